@@ -1,0 +1,55 @@
+"""The exceptions mnistkit raises.
+
+Every error a user can cause derives from :class:`MnistkitError` and from the
+builtin exception it resembles, so both ``except MnistkitError`` and, say,
+``except LookupError`` catch it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckpointError",
+    "DataFormatError",
+    "DataNotFoundError",
+    "InvalidArgumentError",
+    "MnistkitError",
+    "PluginError",
+    "TrainingDivergedError",
+    "UnknownNameError",
+]
+
+
+class MnistkitError(Exception):
+    """Base class of every error that mnistkit raises on purpose."""
+
+
+class UnknownNameError(MnistkitError, LookupError):
+    """Nothing is registered under the requested name."""
+
+    def __str__(self) -> str:
+        # KeyError-style repr quoting would hide the message; LookupError has none.
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidArgumentError(MnistkitError, ValueError):
+    """An argument has a value outside what the function accepts."""
+
+
+class DataFormatError(MnistkitError, ValueError):
+    """A data file exists but its content is not what it should be."""
+
+
+class DataNotFoundError(MnistkitError, FileNotFoundError):
+    """A data file or folder that was asked for does not exist."""
+
+
+class PluginError(MnistkitError, ImportError):
+    """An installed plugin could not be imported or does not provide its entry."""
+
+
+class CheckpointError(MnistkitError, ValueError):
+    """A training checkpoint is corrupt or does not match the run resuming it."""
+
+
+class TrainingDivergedError(MnistkitError, FloatingPointError):
+    """The training loss became NaN or infinite."""

@@ -1,0 +1,171 @@
+"""Saving and loading models as ``.keras`` files, with the metadata of their training run.
+
+:func:`load_model` keeps Keras's ``safe_mode`` on. Custom layers that a model uses are
+found through the Keras registry: mnistkit's own are registered on import, and a
+plugin's are registered by importing the plugin module that the saved file names,
+provided an installed distribution declares that plugin in the ``mnistkit.models``
+entry-point group. No other module is imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mnistkit._files import atomic_path
+from mnistkit.errors import DataFormatError, DataNotFoundError, PluginError
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = ["load_model", "read_metadata", "save_model"]
+
+_METADATA = "mnistkit.json"
+
+
+def save_model(
+    model: keras.Model, path: str | os.PathLike[str], *, metadata: dict[str, Any] | None = None
+) -> Path:
+    """Save a model to a ``.keras`` file, atomically, with optional run metadata inside.
+
+    Args:
+        model: The model.
+        path: The destination; it must end in ``.keras``.
+        metadata: JSON-serialisable facts about the run (seed, versions, steps...),
+            stored in the archive and returned by :func:`read_metadata`.
+
+    Returns:
+        The path written.
+
+    Raises:
+        InvalidArgumentError: If ``path`` does not end in ``.keras``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from mnistkit import build
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "softmax.keras"
+        >>> _ = save_model(build("softmax"), path, metadata={"steps": 0})
+        >>> read_metadata(path)
+        {'steps': 0}
+    """
+    from mnistkit.errors import InvalidArgumentError
+
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise InvalidArgumentError(
+            "Invalid value for argument `path`. Expected a file name ending in `.keras`. "
+            f"Received: path={str(path)!r}"
+        )
+    with atomic_path(path) as temporary:
+        model.save(temporary)
+        if metadata is not None:
+            with zipfile.ZipFile(temporary, "a") as archive:
+                archive.writestr(_METADATA, json.dumps(metadata, indent=2, sort_keys=True))
+    return path
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Return the run metadata stored in a ``.keras`` file by :func:`save_model`.
+
+    Args:
+        path: The model file.
+
+    Returns:
+        The metadata, or an empty dictionary if the file carries none.
+
+    Raises:
+        DataNotFoundError: If the file does not exist.
+        DataFormatError: If it is not a ``.keras`` archive.
+    """
+    with _open_archive(Path(path)) as archive:
+        if _METADATA not in archive.namelist():
+            return {}
+        return json.loads(archive.read(_METADATA))  # type: ignore[no-any-return]
+
+
+def load_model(path: str | os.PathLike[str], *, compile: bool = True) -> keras.Model:
+    """Load a ``.keras`` model saved from a model that a registered factory built.
+
+    Keras's ``safe_mode`` stays on. Custom layers of installed plugins are resolved
+    through the plugins' entry points, so the plugin need not be imported first.
+
+    Args:
+        path: The ``.keras`` file.
+        compile: Restore the training configuration (optimizer, loss, metrics) too.
+
+    Returns:
+        The model.
+
+    Raises:
+        DataNotFoundError: If the file does not exist.
+        DataFormatError: If the file is not a readable ``.keras`` model.
+        PluginError: If the model needs a plugin module that fails to import.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from mnistkit import build
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "cnn.keras"
+        >>> _ = save_model(build("deep_cnn", keep_prob=0.6), path)
+        >>> load_model(path).get_layer("dropout").initial_keep_prob
+        0.6
+    """
+    path = Path(path)
+    with _open_archive(path) as archive:
+        try:
+            config = json.loads(archive.read("config.json"))
+        except (KeyError, ValueError) as error:
+            raise DataFormatError(f"{path}: not a Keras model file ({error}).") from None
+    import keras
+
+    import mnistkit.layers  # noqa: F401  (registers mnistkit's layers with Keras)
+
+    _import_plugin_modules(config, path)
+    try:
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except (TypeError, ValueError, OSError, KeyError) as error:
+        raise DataFormatError(f"{path}: the model could not be loaded: {error}") from error
+
+
+def _open_archive(path: Path) -> zipfile.ZipFile:
+    if not path.is_file():
+        raise DataNotFoundError(f"{path}: no such model file.")
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise DataFormatError(f"{path}: not a .keras model file ({error}).") from None
+
+
+def _custom_modules(config: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(config, dict):
+        registered = config.get("registered_name")
+        module = config.get("module")
+        if isinstance(registered, str) and ">" in registered and isinstance(module, str):
+            found.add(module)
+        for value in config.values():
+            found |= _custom_modules(value)
+    elif isinstance(config, list):
+        for value in config:
+            found |= _custom_modules(value)
+    return found
+
+
+def _import_plugin_modules(config: Any, path: Path) -> None:
+    from mnistkit.models import _registry
+
+    plugins = _registry.plugin_modules()
+    for module in sorted(_custom_modules(config)):
+        if module in sys.modules or module.split(".")[0] not in plugins:
+            continue
+        try:
+            importlib.import_module(module)
+        except Exception as error:
+            raise PluginError(
+                f"{path}: the model uses layers from plugin module {module!r}, which failed "
+                f"to import: {type(error).__name__}: {error}"
+            ) from error
