@@ -9,6 +9,7 @@ bytes, whatever the file's name.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -75,7 +76,8 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         )
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = _TYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    # Python integers: a NumPy product of four sizes can wrap around 2**64 to match.
+    expected = math.prod(shape) * dtype.itemsize
     if len(raw) - header != expected:
         raise DataFormatError(
             f"{path}: wrong IDX data length: dimensions {shape} of {dtype.itemsize}-byte "
@@ -151,4 +153,3 @@ def _read_bytes(path: Path) -> bytes:
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as error:
         raise DataFormatError(f"{path}: truncated or corrupt gzip data ({error}).") from None
-

@@ -1,0 +1,28 @@
+"""Fixtures shared by the test modules: the embedded MNIST arrays, read once."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+# Set before any test imports TensorFlow, and inherited by the subprocesses tests start.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+@pytest.fixture(scope="session")
+def mnist_arrays() -> Arrays:
+    """The embedded ``x_train, y_train, x_test, y_test``, as the ``mnist`` loader reads them."""
+    from mnistkit import load_dataset
+
+    return load_dataset("mnist").raw  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def small_arrays(mnist_arrays: Arrays) -> Arrays:
+    """The first 100 training and 50 test images and labels of the embedded MNIST."""
+    x_train, y_train, x_test, y_test = mnist_arrays
+    return x_train[:100].copy(), y_train[:100].copy(), x_test[:50].copy(), y_test[:50].copy()
