@@ -41,6 +41,7 @@ from mnistkit.saving import load_model, read_metadata, save_model
 
 if TYPE_CHECKING:
     from mnistkit.layers import KeepProbDropout, get_keep_prob, set_keep_prob
+    from mnistkit.training import Trainer
 
 __version__ = "0.1.0"
 
@@ -57,6 +58,7 @@ __all__ = [
     "PluginError",
     "Recipe",
     "Split",
+    "Trainer",
     "TrainingDivergedError",
     "UnknownNameError",
     "__version__",
@@ -82,6 +84,7 @@ _LAZY = {
     "KeepProbDropout": "mnistkit.layers",
     "get_keep_prob": "mnistkit.layers",
     "set_keep_prob": "mnistkit.layers",
+    "Trainer": "mnistkit.training",
 }
 
 

@@ -13,12 +13,14 @@ from pathlib import Path
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place if the block succeeds.
 
-    The temporary file keeps the destination's suffix, since some writers (Keras) choose
-    the format from it. On any exception, the temporary file is removed and ``path`` is
+    The temporary file keeps the destination's suffixes (``.weights.h5``), since some
+    writers (Keras) choose the format from them. On any exception, the temporary file is removed and ``path`` is
     left as it was.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    suffix = "".join(path.suffixes)
+    stem = path.name.removesuffix(suffix)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{stem}.", suffix=suffix)
     os.close(handle)
     temporary = Path(name)
     try:

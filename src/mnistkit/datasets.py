@@ -91,7 +91,9 @@ class Split:
                 f"{len(labels)} labels."
             )
         self._images = images
+        self._given = images  # what the checksum covers, before any scaling
         self._labels = labels
+        self._checksum: str | None = None
         self._rng = np.random.default_rng(seed)
         self._order = np.arange(len(images))
         self._index_in_epoch = 0
@@ -111,6 +113,15 @@ class Split:
     def labels(self) -> np.ndarray:
         """The labels: integers (N,) or one-hot float32 (N, 10)."""
         return self._labels
+
+    @property
+    def checksum(self) -> str:
+        """SHA-256 of the split's images and labels, as first given (computed once)."""
+        if self._checksum is None:
+            digest = hashlib.sha256(np.ascontiguousarray(self._given).tobytes())
+            digest.update(np.ascontiguousarray(self._labels).tobytes())
+            self._checksum = digest.hexdigest()
+        return self._checksum
 
     @property
     def num_examples(self) -> int:

@@ -1,0 +1,173 @@
+"""Turning what users pass to the Trainer into checked arrays and fast ``tf.data`` pipelines.
+
+Training data is kept in memory as tensors. The order of examples is a stream of
+per-epoch permutations drawn from ``(seed, epoch)`` with a stateless shuffle, so the
+batch at any step can be recomputed without replaying the steps before it: this is what
+makes logging on the current batch and exact resume cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from mnistkit.datasets import Split
+from mnistkit.errors import InvalidArgumentError
+
+
+@dataclass(frozen=True)
+class Arrays:
+    """Images shaped for the model and integer (or, with a custom loss, raw) labels."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    checksum: str | None
+
+
+def is_dataset(data: Any) -> bool:
+    """Return whether ``data`` is a ``tf.data.Dataset``."""
+    return isinstance(data, tf.data.Dataset)
+
+
+def to_arrays(
+    data: Any, input_shape: tuple[int, ...], num_classes: int, *, sparse: bool, name: str = "data"
+) -> Arrays:
+    """Check and convert a :class:`Split` or an ``(images, labels)`` pair.
+
+    Flat (N, 784) images are reshaped for a model that takes (28, 28, 1) and the other
+    way round; uint8 images are scaled to [0, 1]; one-hot labels become integers when
+    ``sparse`` is true.
+    """
+    if isinstance(data, Split):
+        images, labels, checksum = data.images, data.labels, data.checksum
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        images, labels = np.asarray(data[0]), np.asarray(data[1])
+        checksum = None
+    else:
+        raise InvalidArgumentError(
+            f"Invalid value for argument `{name}`. Expected a Split from load_dataset(), an "
+            f"(images, labels) pair of arrays, or a tf.data.Dataset. Received: {name}="
+            f"{type(data).__name__}"
+        )
+    images = shape_images(images, input_shape)
+    labels = check_labels(labels, len(images), num_classes, sparse=sparse)
+    if checksum is None:
+        digest = hashlib.sha256(np.ascontiguousarray(images).tobytes())
+        digest.update(np.ascontiguousarray(labels).tobytes())
+        checksum = digest.hexdigest()
+    return Arrays(images, labels, checksum)
+
+
+def shape_images(images: Any, input_shape: tuple[int, ...]) -> np.ndarray:
+    """Return float32 images shaped (N, *input_shape), or raise a clear error."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        images = images.astype(np.float32) / np.float32(255.0)
+    elif not np.issubdtype(images.dtype, np.floating):
+        raise InvalidArgumentError(
+            "Invalid value for argument `images`. Expected float images in [0, 1] or uint8 "
+            f"pixels. Received: images.dtype={images.dtype}"
+        )
+    size = int(np.prod(input_shape))
+    if images.ndim >= 1 and images.shape[1:] != input_shape:
+        if int(np.prod(images.shape[1:])) == size and images.ndim in (2, 3, 4):
+            images = images.reshape((-1, *input_shape))
+        else:
+            raise InvalidArgumentError(
+                "Invalid value for argument `images`. Expected images shaped "
+                f"(N, {', '.join(map(str, input_shape))}) or flat (N, {size}) for this "
+                f"model. Received: images.shape={images.shape}"
+            )
+    if images.ndim == 0:
+        raise InvalidArgumentError(
+            f"Invalid value for argument `images`. Expected an array of images. "
+            f"Received: images.shape={images.shape}"
+        )
+    return images.astype(np.float32, copy=False)
+
+
+def check_labels(labels: Any, count: int, num_classes: int, *, sparse: bool) -> np.ndarray:
+    """Return labels checked against the images and classes (integers when ``sparse``)."""
+    labels = np.asarray(labels)
+    if len(labels) != count:
+        raise InvalidArgumentError(
+            f"Images and labels differ in number: {count} images, {len(labels)} labels."
+        )
+    if labels.ndim == 2 and labels.shape[1] == num_classes:
+        if sparse:
+            labels = labels.argmax(axis=1)
+        else:
+            return labels.astype(np.float32)
+    elif labels.ndim != 1 or not (
+        np.issubdtype(labels.dtype, np.integer)
+        or (np.issubdtype(labels.dtype, np.floating) and np.all(labels == np.round(labels)))
+    ):
+        raise InvalidArgumentError(
+            "Invalid value for argument `labels`. Expected integer labels shaped (N,) or "
+            f"one-hot labels shaped (N, {num_classes}). Received: labels.shape="
+            f"{labels.shape}, labels.dtype={labels.dtype}"
+        )
+    labels = labels.astype(np.int32)
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise InvalidArgumentError(
+            f"Invalid value for argument `labels`. Expected integers in [0, {num_classes - 1}]. "
+            f"Received: labels from {labels.min()} to {labels.max()}"
+        )
+    if not sparse:
+        return np.eye(num_classes, dtype=np.float32)[labels]
+    return labels
+
+
+def training_stream(
+    arrays: Arrays, *, batch_size: int, seed: int, start_step: int
+) -> tf.data.Dataset:
+    """Return the endless batches of training data from ``start_step`` on.
+
+    Epoch ``e`` visits the examples in the order of a stateless shuffle seeded by
+    ``(seed, e)``; batches run on across epoch boundaries, as the tutorial's
+    ``next_batch`` did.
+    """
+    count = len(arrays.images)
+    images = tf.constant(arrays.images)
+    labels = tf.constant(arrays.labels)
+    indices = index_stream(count, batch_size=batch_size, seed=seed, start_step=start_step)
+    batches = indices.map(
+        lambda picked: (tf.gather(images, picked), tf.gather(labels, picked)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def index_stream(count: int, *, batch_size: int, seed: int, start_step: int) -> tf.data.Dataset:
+    """Return the batches of example indices that :func:`training_stream` gathers."""
+    offset = start_step * batch_size
+    first_epoch, skip = divmod(offset, count)
+    seed_tensor = tf.constant(seed, tf.int64)
+
+    def permutation(epoch: tf.Tensor) -> tf.data.Dataset:
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(count, dtype=tf.int64), seed=tf.stack([seed_tensor, epoch])
+        )
+        return tf.data.Dataset.from_tensor_slices(order)
+
+    epochs = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max)
+    stream = epochs.flat_map(permutation).skip(skip)
+    return stream.batch(batch_size, drop_remainder=True)
+
+
+def batch_at(arrays: Arrays, *, batch_size: int, seed: int, step: int) -> tuple[Any, Any]:
+    """Return the training batch of ``step``, as :func:`training_stream` yields it."""
+    picked = next(iter(index_stream(len(arrays.images), batch_size=batch_size, seed=seed,
+                                    start_step=step)))
+    return arrays.images[picked.numpy()], arrays.labels[picked.numpy()]
+
+
+def evaluation_batches(arrays: Arrays, batch_size: int) -> tf.data.Dataset:
+    """Return the examples in order, in batches, for evaluation."""
+    dataset = tf.data.Dataset.from_tensor_slices((arrays.images, arrays.labels))
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

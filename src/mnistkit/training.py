@@ -1,0 +1,763 @@
+"""The Trainer: the tutorial's training loop, made reusable on top of ``keras.Model.fit``.
+
+Models stay plain ``keras.Model`` objects, callbacks stay Keras callbacks and ``fit``
+returns a Keras ``History``. The Trainer adds what the tutorial did by hand: training
+by steps, logging the accuracy of the current batch with dropout off, toggling
+``keep_prob``, and what it lacked: checkpoints that survive an interrupt and resume
+exactly, and recipes.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import random
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mnistkit import _checkpoints, _pipeline
+from mnistkit.errors import InvalidArgumentError, TrainingDivergedError
+from mnistkit.layers import _dropout_layers, get_keep_prob, set_keep_prob, validate_keep_prob
+from mnistkit.models import NAME_ATTRIBUTE, _registry, build, list_models
+from mnistkit.recipes import Recipe, pick_recipe, recipes_of
+from mnistkit.registry import normalize_name
+from mnistkit.saving import save_model
+
+__all__ = ["Trainer"]
+
+#: The recipe of a model that carries none: Adam at 1e-3, one epoch of 32.
+GENERIC_RECIPE = Recipe(
+    optimizer="adam", learning_rate=1e-3, batch_size=32, epochs=1, summary="Generic settings."
+)
+
+_OPTIMIZERS = (
+    "adadelta",
+    "adafactor",
+    "adagrad",
+    "adam",
+    "adamax",
+    "adamw",
+    "ftrl",
+    "lamb",
+    "lion",
+    "nadam",
+    "rmsprop",
+    "sgd",
+)
+_EVALUATION_BATCH = 1000
+
+
+def _positive_int(value: Any, name: str, *, allow_none: bool = True) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise InvalidArgumentError(
+            f"Invalid value for argument `{name}`. Expected a positive integer. "
+            f"Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+class Trainer:
+    """Compile, fit, evaluate and predict with a model, the way the tutorial trained it.
+
+    Settings left as ``None`` come from the model's recipe (see
+    :func:`~mnistkit.model_recipes`), so ``Trainer("softmax").fit(mnist.train)``
+    reproduces the tutorial. The model is compiled when it is first trained or
+    evaluated.
+
+    Args:
+        model: A ``keras.Model``, or the name of a registered model to build.
+        optimizer: A Keras optimizer name (``"sgd"``, ``"adam"``...) or instance.
+        learning_rate: The (peak) learning rate of an optimizer given by name.
+        loss: A Keras loss. ``None`` (the default) uses cross-entropy on the model's
+            logits, with integer or one-hot labels alike.
+        metrics: Keras metrics reported by ``fit`` and :meth:`evaluate`.
+        keep_prob: Dropout keep probability while training; evaluation and prediction
+            always run at 1.0.
+        seed: Seed of the weights, the data order and dropout. ``None`` draws one,
+            recorded in :attr:`metadata` so the run can be repeated.
+        deterministic: Make runs bitwise repeatable on CPU by turning on TensorFlow's
+            op determinism (a process-wide switch). The seed defaults to 0.
+        strategy: A ``tf.distribute.Strategy`` to train under; a model given by name is
+            built in its scope.
+        recipe: The name of one of the model's recipes, or a
+            :class:`~mnistkit.Recipe`; ``None`` uses the model's default recipe.
+
+    Raises:
+        InvalidArgumentError: If a setting is out of range or the optimizer is unknown.
+        UnknownNameError: If ``model`` or ``recipe`` names nothing registered.
+
+    Example:
+        >>> from mnistkit import Trainer, load_dataset
+        >>> mnist = load_dataset("mnist")
+        >>> trainer = Trainer("softmax", seed=0)
+        >>> history = trainer.fit(mnist.train, steps=50, verbose=0)
+        >>> trainer.evaluate(mnist.test)["accuracy"] > 0.8
+        True
+    """
+
+    def __init__(
+        self,
+        model: keras.Model | str,
+        *,
+        optimizer: str | keras.optimizers.Optimizer | None = None,
+        learning_rate: float | None = None,
+        loss: Any = None,
+        metrics: Sequence[Any] = ("accuracy",),
+        keep_prob: float | None = None,
+        seed: int | None = None,
+        deterministic: bool = False,
+        strategy: tf.distribute.Strategy | None = None,
+        recipe: str | Recipe | None = None,
+    ) -> None:
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
+        ):
+            raise InvalidArgumentError(
+                "Invalid value for argument `seed`. Expected a non-negative integer or None. "
+                f"Received: seed={seed!r}"
+            )
+        if learning_rate is not None and (
+            isinstance(learning_rate, bool)
+            or not isinstance(learning_rate, (int, float))
+            or not 0 < learning_rate < math.inf
+        ):
+            raise InvalidArgumentError(
+                "Invalid value for argument `learning_rate`. Expected a positive float. "
+                f"Received: learning_rate={learning_rate!r}"
+            )
+        if isinstance(optimizer, str):
+            if optimizer.lower() not in _OPTIMIZERS:
+                raise InvalidArgumentError(
+                    "Invalid value for argument `optimizer`. Expected a Keras optimizer or one "
+                    f"of {', '.join(_OPTIMIZERS)}. Received: optimizer={optimizer!r}"
+                )
+        elif optimizer is not None and not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise InvalidArgumentError(
+                "Invalid value for argument `optimizer`. Expected a name or a Keras optimizer. "
+                f"Received: optimizer={optimizer!r}"
+            )
+        elif optimizer is not None and learning_rate is not None:
+            raise InvalidArgumentError(
+                "Pass `learning_rate` to the optimizer itself when `optimizer` is an instance."
+            )
+        self.keep_prob = None if keep_prob is None else validate_keep_prob(keep_prob)
+        self.deterministic = bool(deterministic)
+        if seed is None:
+            seed = 0 if deterministic else random.SystemRandom().randrange(2**31)
+        self.seed = int(seed)
+        self.strategy = strategy
+        keras.utils.set_random_seed(self.seed)
+        if deterministic:
+            tf.config.experimental.enable_op_determinism()
+
+        if isinstance(model, str):
+            name = normalize_name(model)
+            with self._scope():
+                model = build(name)
+        elif not isinstance(model, keras.Model):
+            raise InvalidArgumentError(
+                "Invalid value for argument `model`. Expected a keras.Model or a registered "
+                f"model name. Received: model={type(model).__name__}"
+            )
+        #: The model being trained (a plain ``keras.Model``).
+        self.model: keras.Model = model
+        #: The registered name of the model, or ``None`` for a model built by hand.
+        self.model_name: str | None = _registered_name(model)
+
+        if isinstance(recipe, Recipe):
+            chosen: Recipe | None = recipe
+        elif self.model_name is not None:
+            recipes = recipes_of(_registry.get(self.model_name))
+            chosen = pick_recipe(self.model_name, recipes, recipe)
+        elif recipe is not None:
+            raise InvalidArgumentError(
+                f"Invalid value for argument `recipe`. A model built by hand has no named "
+                f"recipes; pass a Recipe. Received: recipe={recipe!r}"
+            )
+        else:
+            chosen = None
+        base = chosen or GENERIC_RECIPE
+        #: The recipe in force: the model's, with the settings given here applied.
+        self.recipe: Recipe = base.replace(
+            optimizer=optimizer if isinstance(optimizer, str) else None,
+            learning_rate=learning_rate,
+            keep_prob=self.keep_prob,
+        )
+        self._optimizer = optimizer if isinstance(optimizer, keras.optimizers.Optimizer) else None
+        self._loss = loss
+        self._metrics = list(metrics)
+        self._compiled_steps: int | None = None
+        self._runs = 0
+        self._steps_trained = 0
+        self._last_batch_size: int | None = None
+        self._data_checksum: str | None = None
+        self._predict_fn: Any = None
+        self._sample_fn: Any = None
+
+    # ------------------------------------------------------------------ training
+
+    def fit(
+        self,
+        data: Any,
+        *,
+        steps: int | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        validation_data: Any = None,
+        log_every: int | None = None,
+        callbacks: Sequence[keras.callbacks.Callback] = (),
+        checkpoint_dir: str | Path | None = None,
+        resume: bool = False,
+        checkpoint_every: int = 1000,
+        verbose: str | int = "auto",
+    ) -> keras.callbacks.History:
+        """Train the model by steps (as the tutorial did) or by epochs.
+
+        With neither ``steps`` nor ``epochs``, the recipe's length is used. An epoch is
+        ``ceil(N / batch_size)`` steps; batches run on across epoch boundaries, each
+        epoch in a fresh order drawn from the seed.
+
+        Args:
+            data: A :class:`~mnistkit.Split`, an ``(images, labels)`` pair of arrays, or
+                a ``tf.data.Dataset`` of batches. Flat (N, 784) images are reshaped
+                for a model that takes (28, 28, 1).
+            steps: How many training steps to run.
+            epochs: How many passes over ``data`` to run.
+            batch_size: Examples per step (ignored for a ``tf.data.Dataset``).
+            validation_data: Evaluated at the end of each logged chunk or epoch, in the
+                same forms as ``data``.
+            log_every: Print ``step N, training accuracy A`` every ``N`` steps, from
+                step 0, measured on the batch about to be trained on with dropout off;
+                the figures also go into the History as ``step`` and
+                ``train_accuracy``.
+            callbacks: Keras callbacks.
+            checkpoint_dir: Save checkpoints there every ``checkpoint_every`` steps, at
+                the end, and when the run is interrupted (Ctrl-C).
+            resume: Continue the run checkpointed in ``checkpoint_dir``.
+            checkpoint_every: Steps between periodic checkpoints.
+            verbose: Keras's verbosity; with ``log_every``, 0 also silences the log lines.
+
+        Returns:
+            The Keras ``History`` of the run: one entry per logged chunk, per epoch, or
+            (by steps, without logging) one for the whole run.
+
+        Raises:
+            InvalidArgumentError: If both or neither length is given where the recipe
+                has none, a value is not positive, or the data has the wrong form.
+            CheckpointError: If ``resume`` finds no checkpoint, a corrupt one, or one
+                from a run with other settings; or if ``checkpoint_dir`` already holds a
+                checkpoint and ``resume`` is false.
+            TrainingDivergedError: If the loss becomes NaN or infinite.
+            KeyboardInterrupt: Re-raised after the checkpoint is saved.
+        """
+        if steps is not None and epochs is not None:
+            raise InvalidArgumentError(
+                "Pass either `steps` or `epochs`, not both. "
+                f"Received: steps={steps}, epochs={epochs}"
+            )
+        steps = _positive_int(steps, "steps")
+        epochs = _positive_int(epochs, "epochs")
+        batch_size = _positive_int(batch_size, "batch_size")
+        log_every = _positive_int(log_every, "log_every")
+        checkpoint_every = _positive_int(checkpoint_every, "checkpoint_every", allow_none=False)
+        recipe = self.recipe.replace(steps=steps, epochs=epochs, batch_size=batch_size)
+        batch_size = recipe.batch_size
+        if checkpoint_dir is None and resume:
+            raise InvalidArgumentError("`resume=True` needs the `checkpoint_dir` to resume from.")
+
+        if _pipeline.is_dataset(data):
+            if log_every is not None:
+                raise InvalidArgumentError(
+                    "`log_every` needs arrays or a Split: it measures the batch about to be "
+                    "trained on, which a tf.data.Dataset cannot give back."
+                )
+            arrays = None
+            cardinality = int(data.cardinality())
+            steps_per_epoch = cardinality if cardinality > 0 else None
+            if recipe.epochs is not None and steps_per_epoch is None:
+                raise InvalidArgumentError(
+                    "Training a tf.data.Dataset of unknown or infinite length needs `steps`."
+                )
+        else:
+            arrays = self._arrays(data, "data")
+            steps_per_epoch = math.ceil(len(arrays.images) / batch_size)
+        total = recipe.steps if recipe.steps is not None else recipe.epochs * steps_per_epoch  # type: ignore[operator]
+        chunk = log_every or (steps_per_epoch if recipe.epochs is not None else total)
+        validation = None if validation_data is None else self._keras_data(validation_data)
+
+        stream_seed = int(np.random.SeedSequence([self.seed, self._runs]).generate_state(1)[0])
+        expected = {
+            "model": self.model_name or self.model.name,
+            "parameters": int(self.model.count_params()),
+            "seed": self.seed,
+            "stream_seed": stream_seed,
+            "batch_size": batch_size,
+            "total_steps": total,
+            "data_checksum": None if arrays is None else arrays.checksum,
+        }
+        directory = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self._compile(total)
+        start = 0
+        if directory is not None:
+            if resume:
+                state = _checkpoints.read_state(directory)
+                _checkpoints.check_compatible(state, expected, directory)
+                _checkpoints.restore(directory, self.model, state)
+                start = int(state["step"])
+            elif _checkpoints.exists(directory):
+                step = _checkpoints.read_state(directory).get("step")
+                raise _checkpoints.CheckpointError(
+                    f"{directory} already holds a checkpoint (step {step}). Pass resume=True "
+                    "(--resume) to continue that run, or choose another folder."
+                )
+        self._runs += 1
+        self._last_batch_size = batch_size
+        self._data_checksum = expected["data_checksum"]
+
+        previous_keep_prob = get_keep_prob(self.model)
+        train_keep_prob = self.recipe.keep_prob or previous_keep_prob
+        if train_keep_prob is not None:
+            set_keep_prob(self.model, train_keep_prob)
+        iterations = _iterations(self.model)
+        progress = _Progress(
+            trainer=self, start=start, iterations=iterations, directory=directory,
+            every=checkpoint_every, expected=expected,
+        )
+        extra: list[keras.callbacks.Callback] = [progress]
+        if log_every is not None and arrays is not None:
+            extra.append(
+                _TutorialLog(
+                    self,
+                    progress,
+                    arrays,
+                    batch_size=batch_size,
+                    seed=stream_seed,
+                    printing=verbose != 0,
+                )
+            )
+        history = keras.callbacks.History()
+        history.set_model(self.model)
+        history.epoch = []
+        keras_verbose = 0 if log_every is not None else verbose
+        try:
+            for first, count in _segments(start, total, chunk):
+                if arrays is not None:
+                    train = _pipeline.training_stream(
+                        arrays, batch_size=batch_size, seed=stream_seed, start_step=first
+                    )
+                else:
+                    train = self._keras_data(data).repeat()
+                per_epoch = min(chunk, count)
+                initial = first // chunk
+                result = self.model.fit(
+                    train,
+                    epochs=initial + count // per_epoch,
+                    initial_epoch=initial,
+                    steps_per_epoch=per_epoch,
+                    validation_data=validation,
+                    shuffle=False,
+                    callbacks=[*extra, *callbacks],
+                    verbose=keras_verbose,
+                )
+                _merge(history, result)
+        except KeyboardInterrupt:
+            if directory is not None:
+                step = progress.save()
+                print(
+                    f"\nInterrupted at step {step}; checkpoint saved in {directory}. "
+                    "Resume with resume=True.",
+                    file=sys.stderr,
+                )
+            raise
+        finally:
+            self._steps_trained += progress.step() - start
+            if previous_keep_prob is not None:
+                set_keep_prob(self.model, previous_keep_prob)
+        if progress.diverged is not None:
+            raise TrainingDivergedError(progress.diverged)
+        if directory is not None:
+            progress.save()
+        return history
+
+    def evaluate(self, data: Any, *, batch_size: int | None = None) -> dict[str, float]:
+        """Return the loss and metrics on ``data``, with dropout off.
+
+        Args:
+            data: A :class:`~mnistkit.Split`, an ``(images, labels)`` pair, or a
+                ``tf.data.Dataset`` of batches.
+            batch_size: Examples per evaluation batch (it does not change the result).
+
+        Returns:
+            ``{"loss": ..., "accuracy": ...}`` and any other metric, as floats.
+
+        Raises:
+            InvalidArgumentError: If the data has the wrong form.
+
+        Example:
+            >>> import numpy as np
+            >>> from mnistkit import Trainer
+            >>> trainer = Trainer("softmax", seed=0)
+            >>> images, labels = np.zeros((8, 784), np.float32), np.arange(8) % 10
+            >>> round(trainer.evaluate((images, labels))["loss"], 4)  # log(10)
+            2.3026
+        """
+        batch_size = _positive_int(batch_size, "batch_size") or _EVALUATION_BATCH
+        dataset = self._keras_data(data, batch_size=batch_size)
+        if self._compiled_steps is None:
+            self._compile(None)
+        previous = get_keep_prob(self.model)
+        if previous is not None:
+            set_keep_prob(self.model, 1.0)
+        try:
+            result = self.model.evaluate(dataset, verbose=0, return_dict=True)
+        finally:
+            if previous is not None:
+                set_keep_prob(self.model, previous)
+        return {name: float(value) for name, value in result.items()}
+
+    def predict(
+        self,
+        images: Any,
+        *,
+        keep_prob: float | None = None,
+        samples: int | None = None,
+        batch_size: int = 1024,
+    ) -> Any:
+        """Return class probabilities for ``images``, with dropout off.
+
+        With ``keep_prob`` or ``samples``, run Monte-Carlo dropout instead: ``samples``
+        stochastic passes at keep probability ``keep_prob`` (default: the training
+        one), returning the mean probabilities and their standard deviation. The model
+        is left exactly as it was, dropout state included.
+
+        Args:
+            images: Images shaped (N, 28, 28, 1) or flat (N, 784), float in [0, 1] or
+                uint8.
+            keep_prob: Keep probability of the Monte-Carlo passes, in (0, 1].
+            samples: Number of Monte-Carlo passes (default 30).
+            batch_size: Images per forward pass.
+
+        Returns:
+            An array (N, 10) of probabilities; with Monte-Carlo dropout, a pair
+            ``(mean, std)`` of such arrays.
+
+        Raises:
+            InvalidArgumentError: If the images have the wrong shape or a setting is
+                out of range.
+
+        Example:
+            >>> import numpy as np
+            >>> from mnistkit import Trainer
+            >>> trainer = Trainer("deep_cnn", seed=0)
+            >>> probabilities = trainer.predict(np.zeros((2, 784), np.float32))
+            >>> probabilities.shape, bool(np.allclose(probabilities.sum(axis=1), 1.0))
+            ((2, 10), True)
+            >>> mean, std = trainer.predict(np.zeros((2, 784), np.float32), samples=5)
+            >>> bool((std > 0).any())
+            True
+        """
+        batch_size = _positive_int(batch_size, "batch_size", allow_none=False)  # type: ignore[assignment]
+        x = _pipeline.shape_images(images, self._input_shape)
+        if keep_prob is None and samples is None:
+            return self._forward(x, batch_size, stochastic=False)
+        samples = _positive_int(samples, "samples") or 30
+        mc_keep_prob = (
+            validate_keep_prob(keep_prob)
+            if keep_prob is not None
+            else (self.recipe.keep_prob or get_keep_prob(self.model) or 1.0)
+        )
+        saved = _snapshot(self.model)
+        try:
+            set_keep_prob(self.model, mc_keep_prob)
+            draws = np.stack(
+                [self._forward(x, batch_size, stochastic=True) for _ in range(samples)]
+            )
+        finally:
+            _restore(self.model, saved)
+        return draws.mean(axis=0), draws.std(axis=0)
+
+    # ------------------------------------------------------------------ saving
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Facts about the run, saved with the model by :meth:`save`.
+
+        Returns:
+            Seed, determinism, model name, recipe, steps trained, batch size, data
+            checksum and library versions.
+        """
+        from mnistkit import __version__
+
+        return {
+            "model": self.model_name or self.model.name,
+            "recipe": self.recipe.as_dict(),
+            "seed": self.seed,
+            "deterministic": self.deterministic,
+            "steps": self._steps_trained,
+            "batch_size": self._last_batch_size,
+            "data_checksum": self._data_checksum,
+            "versions": {
+                "mnistkit": __version__,
+                "keras": keras.__version__,
+                "tensorflow": tf.__version__,
+                "numpy": np.__version__,
+                "python": platform.python_version(),
+            },
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Save the model to a ``.keras`` file with :attr:`metadata` inside.
+
+        Args:
+            path: The destination, ending in ``.keras``.
+
+        Returns:
+            The path written; :func:`~mnistkit.load_model` reads the model back and
+            :func:`~mnistkit.read_metadata` the metadata.
+
+        Raises:
+            InvalidArgumentError: If ``path`` does not end in ``.keras``.
+        """
+        return save_model(self.model, path, metadata=self.metadata)
+
+    # ------------------------------------------------------------------ internals
+
+    @property
+    def _input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.model.input_shape[1:])
+
+    @property
+    def _num_classes(self) -> int:
+        return int(self.model.output_shape[-1])
+
+    @property
+    def _from_logits(self) -> bool:
+        last = self.model.layers[-1]
+        return getattr(last, "activation", None) is not keras.activations.softmax
+
+    def _scope(self) -> Any:
+        import contextlib
+
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+    def _arrays(self, data: Any, name: str) -> _pipeline.Arrays:
+        return _pipeline.to_arrays(
+            data, self._input_shape, self._num_classes, sparse=self._loss is None, name=name
+        )
+
+    def _keras_data(self, data: Any, batch_size: int = _EVALUATION_BATCH) -> tf.data.Dataset:
+        if not _pipeline.is_dataset(data):
+            return _pipeline.evaluation_batches(self._arrays(data, "data"), batch_size)
+        if self._loss is not None:
+            return data
+        num_classes = self._num_classes
+
+        def sparse(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            if labels.shape.rank == 2 and labels.shape[-1] == num_classes:
+                labels = tf.argmax(labels, axis=-1)
+            return images, labels
+
+        return data.map(sparse)
+
+    def _compile(self, total_steps: int | None) -> None:
+        if self._compiled_steps is not None and (
+            self.recipe.schedule is None or self._compiled_steps == total_steps
+        ):
+            return
+        with self._scope():
+            optimizer = self._optimizer or _make_optimizer(self.recipe, total_steps)
+            loss = self._loss or keras.losses.SparseCategoricalCrossentropy(
+                from_logits=self._from_logits
+            )
+            self.model.compile(optimizer=optimizer, loss=loss, metrics=self._metrics)
+        self._compiled_steps = total_steps or 0
+
+    def _forward(self, x: np.ndarray, batch_size: int, *, stochastic: bool) -> np.ndarray:
+        if self._predict_fn is None:
+            spec = tf.TensorSpec((None, *self._input_shape), tf.float32)
+            model, logits = self.model, self._from_logits
+
+            def probabilities(images: tf.Tensor, training: bool) -> tf.Tensor:
+                outputs = model(images, training=training)
+                return tf.nn.softmax(outputs) if logits else outputs
+
+            self._predict_fn = tf.function(
+                lambda images: probabilities(images, False), input_signature=[spec]
+            )
+            self._sample_fn = tf.function(
+                lambda images: probabilities(images, True), input_signature=[spec]
+            )
+        function = self._sample_fn if stochastic else self._predict_fn
+        parts = [
+            function(tf.constant(x[i : i + batch_size])).numpy()
+            for i in range(0, len(x), batch_size)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, self._num_classes), np.float32)
+
+
+class _Progress(keras.callbacks.Callback):
+    """Counts steps, stops on a non-finite loss, and writes periodic checkpoints."""
+
+    def __init__(
+        self,
+        *,
+        trainer: Trainer,
+        start: int,
+        iterations: int,
+        directory: Path | None,
+        every: int | None,
+        expected: dict[str, Any],
+    ) -> None:
+        super().__init__()
+        self.trainer = trainer
+        self.start = start
+        self.iterations = iterations
+        self.directory = directory
+        self.every = every or 1000
+        self.expected = expected
+        self.last_saved = start
+        self.diverged: str | None = None
+
+    def step(self) -> int:
+        """The run's step count: how many steps of the run are done."""
+        return self.start + _iterations(self.trainer.model) - self.iterations
+
+    def save(self) -> int:
+        step = self.step()
+        if self.directory is not None and self.diverged is None:
+            _checkpoints.save(self.directory, self.trainer.model, {**self.expected, "step": step})
+            self.last_saved = step
+        return step
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            step = self.step() - 1
+            kept = (
+                f" The last good checkpoint (step {self.last_saved}) is in {self.directory}."
+                if self.directory is not None
+                else ""
+            )
+            self.diverged = (
+                f"The training loss became {float(loss)} at step {step}; training stopped. "
+                f"Try a lower learning rate.{kept}"
+            )
+            self.model.stop_training = True
+            return
+        if self.directory is not None and self.step() - self.last_saved >= self.every:
+            self.save()
+
+
+class _TutorialLog(keras.callbacks.Callback):
+    """Prints ``step N, training accuracy A`` on the batch about to be trained on."""
+
+    def __init__(
+        self,
+        trainer: Trainer,
+        progress: _Progress,
+        arrays: _pipeline.Arrays,
+        *,
+        batch_size: int,
+        seed: int,
+        printing: bool,
+    ) -> None:
+        super().__init__()
+        self.trainer = trainer
+        self.progress = progress
+        self.arrays = arrays
+        self.batch_size = batch_size
+        self.seed = seed
+        self.printing = printing
+        self.current: tuple[int, float] | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        step = self.progress.step()
+        images, labels = _pipeline.batch_at(
+            self.arrays, batch_size=self.batch_size, seed=self.seed, step=step
+        )
+        model = self.trainer.model
+        previous = get_keep_prob(model)
+        if previous is not None:
+            set_keep_prob(model, 1.0)  # the tutorial's `keep_prob: 1.0` feed
+        try:
+            predicted = self.trainer._forward(images, len(images), stochastic=False).argmax(axis=1)
+        finally:
+            if previous is not None:
+                set_keep_prob(model, previous)
+        accuracy = float(np.mean(predicted == labels))
+        self.current = (step, accuracy)
+        if self.printing:
+            print(f"step {step}, training accuracy {accuracy:g}", flush=True)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is not None and self.current is not None:
+            logs["step"], logs["train_accuracy"] = self.current
+
+
+def _segments(start: int, total: int, chunk: int) -> list[tuple[int, int]]:
+    """Split steps [start, total) into runs of whole chunks: (first step, number of steps)."""
+    segments = []
+    step = start
+    if step % chunk and step < total:
+        end = min(total, (step // chunk + 1) * chunk)
+        segments.append((step, end - step))
+        step = end
+    whole = (total - step) // chunk * chunk
+    if whole:
+        segments.append((step, whole))
+        step += whole
+    if step < total:
+        segments.append((step, total - step))
+    return segments
+
+
+def _merge(history: keras.callbacks.History, result: keras.callbacks.History) -> None:
+    history.epoch.extend(result.epoch)
+    for key, values in result.history.items():
+        history.history.setdefault(key, []).extend(values)
+
+
+def _iterations(model: keras.Model) -> int:
+    optimizer = getattr(model, "optimizer", None)
+    return int(optimizer.iterations.numpy()) if optimizer is not None else 0
+
+
+def _registered_name(model: keras.Model) -> str | None:
+    name = getattr(model, NAME_ATTRIBUTE, None)
+    if isinstance(name, str):
+        return name
+    return model.name if model.name in list_models() else None
+
+
+def _make_optimizer(recipe: Recipe, total_steps: int | None) -> keras.optimizers.Optimizer:
+    rate: Any = recipe.learning_rate
+    if recipe.schedule == "warmup_cosine" and total_steps:
+        warmup = max(1, total_steps // 10)
+        rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0,
+            decay_steps=max(1, total_steps - warmup),
+            warmup_target=recipe.learning_rate,
+            warmup_steps=warmup,
+        )
+    return keras.optimizers.get({"class_name": recipe.optimizer, "config": {"learning_rate": rate}})
+
+
+def _snapshot(model: keras.Model) -> list[tuple[Any, np.ndarray]]:
+    variables = list(model.non_trainable_variables)
+    for layer in _dropout_layers(model):
+        variables.extend([layer.keep_prob, layer.draws])
+    return [(variable, np.array(variable.numpy())) for variable in variables]
+
+
+def _restore(model: keras.Model, saved: list[tuple[Any, np.ndarray]]) -> None:
+    del model
+    for variable, value in saved:
+        variable.assign(value)
