@@ -13,6 +13,7 @@ import hashlib
 import importlib.resources
 import os
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +29,8 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 __all__ = [
-    "Datasets",
     "IDX_FILES",
+    "Datasets",
     "Split",
     "describe_datasets",
     "has_idx_files",
@@ -87,8 +88,7 @@ class Split:
     def __init__(self, images: np.ndarray, labels: np.ndarray, *, seed: int | None = None) -> None:
         if len(images) != len(labels):
             raise InvalidArgumentError(
-                f"Images and labels differ in number: {len(images)} images, "
-                f"{len(labels)} labels."
+                f"Images and labels differ in number: {len(images)} images, {len(labels)} labels."
             )
         self._images = images
         self._given = images  # what the checksum covers, before any scaling
@@ -167,7 +167,11 @@ class Split:
             >>> sorted(split.next_batch(5)[1].tolist())
             [0, 1, 2, 3, 4]
         """
-        if not isinstance(batch_size, (int, np.integer)) or not 0 < batch_size <= len(self):
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or not 0 < batch_size <= len(self)
+        ):
             raise InvalidArgumentError(
                 "Invalid value for argument `batch_size`. Expected an integer in "
                 f"[1, {len(self)}]. Received: batch_size={batch_size!r}"
@@ -222,7 +226,11 @@ class Split:
         """
         import tensorflow as tf
 
-        if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size <= 0
+        ):
             raise InvalidArgumentError(
                 "Invalid value for argument `batch_size`. Expected a positive integer. "
                 f"Received: batch_size={batch_size!r}"
@@ -512,7 +520,13 @@ def read_npz(path: str | os.PathLike[str]) -> _Arrays:
     """
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            raise DataFormatError(
+                f"{path}: a single .npy array, not an npz archive; a Keras-layout mnist.npz "
+                f"holds {', '.join(IDX_FILES)}."
+            )
+        with loaded as archive:
             missing = [key for key in IDX_FILES if key not in archive.files]
             if missing:
                 raise DataFormatError(
@@ -522,7 +536,7 @@ def read_npz(path: str | os.PathLike[str]) -> _Arrays:
             arrays = tuple(archive[key] for key in IDX_FILES)
     except FileNotFoundError:
         raise DataNotFoundError(f"{path}: no such file.") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         if isinstance(error, DataFormatError):
             raise
         raise DataFormatError(f"{path}: not a readable npz file ({error}).") from None
@@ -606,8 +620,7 @@ def _check_labels(labels: np.ndarray, count: int, name: str, source: str) -> Non
         )
     if len(labels) and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
         raise DataFormatError(
-            f"{source}: {name} holds labels outside 0..9 "
-            f"(from {labels.min()} to {labels.max()})."
+            f"{source}: {name} holds labels outside 0..9 (from {labels.min()} to {labels.max()})."
         )
 
 
@@ -615,4 +628,5 @@ def _encode(labels: np.ndarray, one_hot: bool) -> np.ndarray:
     labels = labels.astype(np.int32)
     if not one_hot:
         return labels
-    return np.eye(NUM_CLASSES, dtype=np.float32)[labels]
+    encoded: np.ndarray = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
+    return encoded
