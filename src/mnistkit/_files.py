@@ -11,11 +11,11 @@ from pathlib import Path
 
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it into place if the block succeeds.
+    """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds.
 
     The temporary file keeps the destination's suffixes (``.weights.h5``), since some
-    writers (Keras) choose the format from them. On any exception, the temporary file is removed and ``path`` is
-    left as it was.
+    writers (Keras) choose the format from them. On any exception, the temporary file
+    is removed and ``path`` is left as it was.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(path.suffixes)

@@ -39,8 +39,7 @@ def to_arrays(
     """Check and convert a :class:`Split` or an ``(images, labels)`` pair.
 
     Flat (N, 784) images are reshaped for a model that takes (28, 28, 1) and the other
-    way round; uint8 images are scaled to [0, 1]; one-hot labels become integers when
-    ``sparse`` is true.
+    way round; uint8 images are scaled to [0, 1]; labels go through :func:`check_labels`.
     """
     if isinstance(data, Split):
         images, labels, checksum = data.images, data.labels, data.checksum
@@ -87,21 +86,24 @@ def shape_images(images: Any, input_shape: tuple[int, ...]) -> np.ndarray:
             f"Invalid value for argument `images`. Expected an array of images. "
             f"Received: images.shape={images.shape}"
         )
-    return images.astype(np.float32, copy=False)
+    return np.asarray(images, dtype=np.float32)
 
 
 def check_labels(labels: Any, count: int, num_classes: int, *, sparse: bool) -> np.ndarray:
-    """Return labels checked against the images and classes (integers when ``sparse``)."""
+    """Return labels checked against the images and the classes.
+
+    With ``sparse``, one-hot labels become integers (the Trainer's own loss takes
+    integers); without it (a user's loss), labels are passed on as given.
+    """
     labels = np.asarray(labels)
     if len(labels) != count:
         raise InvalidArgumentError(
             f"Images and labels differ in number: {count} images, {len(labels)} labels."
         )
+    if not sparse:
+        return np.asarray(labels)
     if labels.ndim == 2 and labels.shape[1] == num_classes:
-        if sparse:
-            labels = labels.argmax(axis=1)
-        else:
-            return labels.astype(np.float32)
+        labels = labels.argmax(axis=1)
     elif labels.ndim != 1 or not (
         np.issubdtype(labels.dtype, np.integer)
         or (np.issubdtype(labels.dtype, np.floating) and np.all(labels == np.round(labels)))
@@ -111,15 +113,13 @@ def check_labels(labels: Any, count: int, num_classes: int, *, sparse: bool) -> 
             f"one-hot labels shaped (N, {num_classes}). Received: labels.shape="
             f"{labels.shape}, labels.dtype={labels.dtype}"
         )
-    labels = labels.astype(np.int32)
-    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+    integers = np.asarray(labels, dtype=np.int32)
+    if len(integers) and (integers.min() < 0 or integers.max() >= num_classes):
         raise InvalidArgumentError(
             f"Invalid value for argument `labels`. Expected integers in [0, {num_classes - 1}]. "
-            f"Received: labels from {labels.min()} to {labels.max()}"
+            f"Received: labels from {integers.min()} to {integers.max()}"
         )
-    if not sparse:
-        return np.eye(num_classes, dtype=np.float32)[labels]
-    return labels
+    return integers
 
 
 def training_stream(
@@ -162,8 +162,9 @@ def index_stream(count: int, *, batch_size: int, seed: int, start_step: int) -> 
 
 def batch_at(arrays: Arrays, *, batch_size: int, seed: int, step: int) -> tuple[Any, Any]:
     """Return the training batch of ``step``, as :func:`training_stream` yields it."""
-    picked = next(iter(index_stream(len(arrays.images), batch_size=batch_size, seed=seed,
-                                    start_step=step)))
+    picked = next(
+        iter(index_stream(len(arrays.images), batch_size=batch_size, seed=seed, start_step=step))
+    )
     return arrays.images[picked.numpy()], arrays.labels[picked.numpy()]
 
 

@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -351,7 +351,10 @@ class Datasets:
         )
 
 
-def register_dataset(name: str, *, override: bool = False) -> Callable[[Any], Any]:
+Loader = TypeVar("Loader", bound=Callable[..., Datasets])
+
+
+def register_dataset(name: str, *, override: bool = False) -> Callable[[Loader], Loader]:
     """Register a data loader under ``name`` (a decorator).
 
     A loader takes keyword options and returns a :class:`Datasets`; it usually reads
@@ -377,7 +380,7 @@ def register_dataset(name: str, *, override: bool = False) -> Callable[[Any], An
         >>> load_dataset("blank_digits").test.num_examples
         10
     """
-    return _registry.register(name, override=override)
+    return _registry.register(name, override=override)  # type: ignore[return-value]
 
 
 def load_dataset(name: str, /, **options: Any) -> Datasets:

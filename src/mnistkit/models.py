@@ -7,7 +7,7 @@ models stays fast.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mnistkit.recipes import Recipe, recipes_of, with_recipes
 from mnistkit.registry import Entry, Registry
@@ -33,7 +33,10 @@ _registry: Registry[Callable[..., keras.Model]] = Registry(
 NAME_ATTRIBUTE = "_mnistkit_name"
 
 
-def register_model(name: str, *, override: bool = False) -> Callable[[Any], Any]:
+Factory = TypeVar("Factory", bound=Callable[..., Any])
+
+
+def register_model(name: str, *, override: bool = False) -> Callable[[Factory], Factory]:
     """Register a model factory under ``name`` (a decorator).
 
     A factory takes keyword arguments only and returns a ``keras.Model`` that maps
@@ -63,7 +66,7 @@ def register_model(name: str, *, override: bool = False) -> Callable[[Any], Any]
         >>> build("tiny_mlp", hidden_units=8).count_params()
         6370
     """
-    return _registry.register(name, override=override)
+    return _registry.register(name, override=override)  # type: ignore[return-value]
 
 
 def build(name: str, /, **kwargs: Any) -> keras.Model:

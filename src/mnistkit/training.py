@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from mnistkit import _checkpoints, _pipeline
-from mnistkit.errors import InvalidArgumentError, TrainingDivergedError
+from mnistkit.errors import CheckpointError, InvalidArgumentError, TrainingDivergedError
 from mnistkit.layers import _dropout_layers, get_keep_prob, set_keep_prob, validate_keep_prob
 from mnistkit.models import NAME_ATTRIBUTE, _registry, build, list_models
 from mnistkit.recipes import Recipe, pick_recipe, recipes_of
@@ -265,11 +265,12 @@ class Trainer:
             )
         steps = _positive_int(steps, "steps")
         epochs = _positive_int(epochs, "epochs")
-        batch_size = _positive_int(batch_size, "batch_size")
         log_every = _positive_int(log_every, "log_every")
-        checkpoint_every = _positive_int(checkpoint_every, "checkpoint_every", allow_none=False)
-        recipe = self.recipe.replace(steps=steps, epochs=epochs, batch_size=batch_size)
-        batch_size = recipe.batch_size
+        every = _positive_int(checkpoint_every, "checkpoint_every", allow_none=False) or 1
+        recipe = self.recipe.replace(
+            steps=steps, epochs=epochs, batch_size=_positive_int(batch_size, "batch_size")
+        )
+        size = recipe.batch_size
         if checkpoint_dir is None and resume:
             raise InvalidArgumentError("`resume=True` needs the `checkpoint_dir` to resume from.")
 
@@ -288,9 +289,14 @@ class Trainer:
                 )
         else:
             arrays = self._arrays(data, "data")
-            steps_per_epoch = math.ceil(len(arrays.images) / batch_size)
-        total = recipe.steps if recipe.steps is not None else recipe.epochs * steps_per_epoch  # type: ignore[operator]
-        chunk = log_every or (steps_per_epoch if recipe.epochs is not None else total)
+            steps_per_epoch = math.ceil(len(arrays.images) / size)
+        if recipe.steps is not None:
+            total: int = recipe.steps
+        else:
+            total = int(recipe.epochs or 1) * int(steps_per_epoch or 1)
+        chunk: int = log_every or (
+            int(steps_per_epoch or 1) if recipe.epochs is not None else total
+        )
         validation = None if validation_data is None else self._keras_data(validation_data)
 
         stream_seed = int(np.random.SeedSequence([self.seed, self._runs]).generate_state(1)[0])
@@ -299,7 +305,7 @@ class Trainer:
             "parameters": int(self.model.count_params()),
             "seed": self.seed,
             "stream_seed": stream_seed,
-            "batch_size": batch_size,
+            "batch_size": size,
             "total_steps": total,
             "data_checksum": None if arrays is None else arrays.checksum,
         }
@@ -314,13 +320,13 @@ class Trainer:
                 start = int(state["step"])
             elif _checkpoints.exists(directory):
                 step = _checkpoints.read_state(directory).get("step")
-                raise _checkpoints.CheckpointError(
+                raise CheckpointError(
                     f"{directory} already holds a checkpoint (step {step}). Pass resume=True "
                     "(--resume) to continue that run, or choose another folder."
                 )
         self._runs += 1
-        self._last_batch_size = batch_size
-        self._data_checksum = expected["data_checksum"]
+        self._last_batch_size = size
+        self._data_checksum = None if arrays is None else arrays.checksum
 
         previous_keep_prob = get_keep_prob(self.model)
         train_keep_prob = self.recipe.keep_prob or previous_keep_prob
@@ -328,8 +334,12 @@ class Trainer:
             set_keep_prob(self.model, train_keep_prob)
         iterations = _iterations(self.model)
         progress = _Progress(
-            trainer=self, start=start, iterations=iterations, directory=directory,
-            every=checkpoint_every, expected=expected,
+            trainer=self,
+            start=start,
+            iterations=iterations,
+            directory=directory,
+            every=every,
+            expected=expected,
         )
         extra: list[keras.callbacks.Callback] = [progress]
         if log_every is not None and arrays is not None:
@@ -338,7 +348,7 @@ class Trainer:
                     self,
                     progress,
                     arrays,
-                    batch_size=batch_size,
+                    batch_size=size,
                     seed=stream_seed,
                     printing=verbose != 0,
                 )
@@ -351,7 +361,7 @@ class Trainer:
             for first, count in _segments(start, total, chunk):
                 if arrays is not None:
                     train = _pipeline.training_stream(
-                        arrays, batch_size=batch_size, seed=stream_seed, start_step=first
+                        arrays, batch_size=size, seed=stream_seed, start_step=first
                     )
                 else:
                     train = self._keras_data(data).repeat()

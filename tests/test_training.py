@@ -1,0 +1,314 @@
+"""The Trainer: keep_prob toggling, logging, resume, divergence and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mnistkit import (
+    CheckpointError,
+    InvalidArgumentError,
+    KeepProbDropout,
+    MnistkitError,
+    Trainer,
+    TrainingDivergedError,
+    get_keep_prob,
+    load_model,
+    read_metadata,
+)
+from mnistkit._pipeline import batch_at, index_stream
+
+
+def small_dropout_model(keep_prob: float = 0.5, seed: int = 7) -> keras.Model:
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(32, activation="relu")(x)
+    x = KeepProbDropout(keep_prob, seed=seed, name="dropout")(x)
+    return keras.Model(inputs, keras.layers.Dense(10)(x), name="small_dropout")
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    from mnistkit import load_dataset
+
+    train = load_dataset("mnist", validation_size=0).train
+    return train.images[:400], train.labels[:400]
+
+
+def weights_of(trainer: Trainer) -> list[np.ndarray]:
+    return [np.array(w) for w in trainer.model.get_weights()]
+
+
+class KeepProbSpy(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[float | None] = []
+
+    def on_train_batch_begin(self, batch: int, logs: object = None) -> None:
+        self.seen.append(get_keep_prob(self.model))
+
+
+def test_training_runs_at_configured_keep_prob_and_restores_the_models(data) -> None:
+    model = small_dropout_model(keep_prob=0.5)
+    trainer = Trainer(model, keep_prob=0.3, seed=1)
+    spy = KeepProbSpy()
+    trainer.fit(data, steps=4, batch_size=20, callbacks=[spy], verbose=0)
+    assert spy.seen == [pytest.approx(0.3)] * 4
+    assert get_keep_prob(model) == 0.5
+
+
+def test_evaluate_and_predict_are_deterministic_after_training_with_dropout(data) -> None:
+    trainer = Trainer(small_dropout_model(keep_prob=0.2), seed=2)
+    trainer.fit(data, steps=5, batch_size=20, verbose=0)
+    assert trainer.evaluate(data) == trainer.evaluate(data)
+    first, second = trainer.predict(data[0][:50]), trainer.predict(data[0][:50])
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_allclose(first.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_monte_carlo_predictions_spread_and_leave_the_model_as_it_was(data) -> None:
+    trainer = Trainer(small_dropout_model(keep_prob=0.5), seed=3)
+    trainer.fit(data, steps=3, batch_size=20, verbose=0)
+    images = data[0][:20]
+    before_weights = weights_of(trainer)
+    before_draws = int(trainer.model.get_layer("dropout").draws.numpy())
+    plain = trainer.predict(images)
+    mean, std = trainer.predict(images, keep_prob=0.5, samples=8)
+    assert mean.shape == std.shape == (20, 10)
+    assert float(std.max()) > 0.0
+    assert not np.allclose(mean, plain)
+    np.testing.assert_array_equal(trainer.predict(images), plain)
+    assert get_keep_prob(trainer.model) == 0.5
+    assert int(trainer.model.get_layer("dropout").draws.numpy()) == before_draws
+    for old, new in zip(before_weights, weights_of(trainer), strict=True):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_toggling_keep_prob_does_not_retrace_prediction(data) -> None:
+    trainer = Trainer(small_dropout_model(), seed=4)
+    trainer.predict(data[0][:5])
+    trainer.predict(data[0][:7], samples=3, keep_prob=0.9)
+    trainer.predict(data[0][:9], samples=3, keep_prob=0.4)
+    trainer.predict(data[0][:11])
+    assert trainer._predict_fn.experimental_get_tracing_count() == 1
+    assert trainer._sample_fn.experimental_get_tracing_count() == 1
+
+
+def test_log_every_prints_the_tutorial_lines_with_dropout_off(data, capsys) -> None:
+    trainer = Trainer(small_dropout_model(keep_prob=0.1), seed=5)
+    history = trainer.fit(data, steps=12, batch_size=25, log_every=5)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step")]
+    assert [line.split(",")[0] for line in lines] == ["step 0", "step 5", "step 10"]
+    assert history.history["step"] == [0, 5, 10]
+    assert len(history.history["train_accuracy"]) == 3
+    assert float(lines[0].rsplit(" ", 1)[1]) == pytest.approx(history.history["train_accuracy"][0])
+
+
+def test_logged_accuracy_is_measured_on_the_current_batch_without_dropout(data) -> None:
+    model = small_dropout_model(keep_prob=0.05)
+    trainer = Trainer(model, seed=6)
+    untrained = Trainer(keras.models.clone_model(model), seed=6)
+    untrained.model.set_weights(model.get_weights())
+    history = trainer.fit(data, steps=1, batch_size=40, log_every=1, verbose=0)
+    stream_seed = int(np.random.SeedSequence([6, 0]).generate_state(1)[0])
+    images, labels = batch_at(
+        trainer._arrays(data, "data"), batch_size=40, seed=stream_seed, step=0
+    )
+    expected = float(np.mean(untrained.predict(images).argmax(axis=1) == labels))
+    assert history.history["train_accuracy"] == [pytest.approx(expected)]
+
+
+def test_interrupted_deterministic_run_resumes_to_identical_weights(data, tmp_path) -> None:
+    def trainer() -> Trainer:
+        keras.utils.set_random_seed(11)  # the same initial weights for each run
+        return Trainer(small_dropout_model(), seed=11, deterministic=True)
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: object = None) -> None:
+            if int(self.model.optimizer.iterations.numpy()) == 7:
+                raise KeyboardInterrupt
+
+    settings = {"steps": 20, "batch_size": 30, "verbose": 0, "log_every": 6}
+    whole = trainer()
+    whole.fit(data, **settings)
+    with pytest.raises(KeyboardInterrupt):
+        trainer().fit(data, checkpoint_dir=tmp_path, callbacks=[Interrupt()], **settings)
+    assert json.loads((tmp_path / "state.json").read_text())["step"] == 7
+    resumed = trainer()
+    resumed.fit(data, checkpoint_dir=tmp_path, resume=True, **settings)
+    for expected, actual in zip(weights_of(whole), weights_of(resumed), strict=True):
+        np.testing.assert_array_equal(expected, actual)
+    assert int(resumed.model.optimizer.iterations.numpy()) == 20
+
+
+def test_resume_refuses_a_checkpoint_of_another_run(data, tmp_path) -> None:
+    Trainer(small_dropout_model(), seed=12).fit(
+        data, steps=2, batch_size=20, checkpoint_dir=tmp_path, verbose=0
+    )
+    with pytest.raises(CheckpointError, match="batch_size"):
+        Trainer(small_dropout_model(), seed=12).fit(
+            data, steps=2, batch_size=10, checkpoint_dir=tmp_path, resume=True, verbose=0
+        )
+    with pytest.raises(CheckpointError, match="already holds a checkpoint"):
+        Trainer(small_dropout_model(), seed=12).fit(
+            data, steps=2, batch_size=20, checkpoint_dir=tmp_path, verbose=0
+        )
+
+
+def test_resume_reports_missing_and_corrupt_checkpoints(data, tmp_path) -> None:
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        Trainer(small_dropout_model(), seed=13).fit(
+            data, steps=2, checkpoint_dir=tmp_path, resume=True, verbose=0
+        )
+    (tmp_path / "state.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        Trainer(small_dropout_model(), seed=13).fit(
+            data, steps=2, checkpoint_dir=tmp_path, resume=True, verbose=0
+        )
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(
+    data, tmp_path
+) -> None:
+    images, labels = data
+    poisoned = images.copy()
+    poisoned[0] = np.nan  # the softmax model carries a NaN pixel straight into the loss
+    stream_seed = int(np.random.SeedSequence([14, 0]).generate_state(1)[0])
+    batches = index_stream(len(images), batch_size=20, seed=stream_seed, start_step=0)
+    first_bad = next(step for step, batch in enumerate(batches) if 0 in batch.numpy())
+    assert first_bad > 0  # so that a good checkpoint exists before it
+    trainer = Trainer("softmax", seed=14)
+    with pytest.raises(TrainingDivergedError, match=f"at step {first_bad};") as caught:
+        trainer.fit(
+            (poisoned, labels),
+            steps=first_bad + 20,
+            batch_size=20,
+            checkpoint_dir=tmp_path,
+            checkpoint_every=1,
+            verbose=0,
+        )
+    assert isinstance(caught.value, FloatingPointError)
+    assert f"last good checkpoint (step {first_bad})" in str(caught.value)
+    assert json.loads((tmp_path / "state.json").read_text())["step"] == first_bad
+
+
+def test_one_hot_and_integer_labels_train_the_same(data) -> None:
+    images, labels = data
+    one_hot = np.eye(10, dtype=np.float32)[labels]
+    runs = []
+    for targets in (labels, one_hot):
+        keras.utils.set_random_seed(15)
+        trainer = Trainer(small_dropout_model(), seed=15, deterministic=True)
+        trainer.fit((images, targets), steps=3, batch_size=20, verbose=0)
+        runs.append(weights_of(trainer))
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_flat_images_are_reshaped_for_the_model(data) -> None:
+    images, labels = data
+    trainer = Trainer("softmax", seed=16)
+    flat = trainer.evaluate((images.reshape(-1, 784), labels))
+    assert flat == trainer.evaluate((images, labels))
+    assert trainer.predict(images[:3].reshape(3, 784)).shape == (3, 10)
+
+
+def test_fit_by_epochs_counts_steps_per_pass(data) -> None:
+    images, labels = data
+    trainer = Trainer(small_dropout_model(), seed=17)
+    history = trainer.fit((images[:100], labels[:100]), epochs=2, batch_size=30, verbose=0)
+    assert history.epoch == [0, 1]
+    assert int(trainer.model.optimizer.iterations.numpy()) == 8
+
+
+def test_the_default_recipe_is_the_tutorials(data) -> None:
+    trainer = Trainer("softmax", seed=18)
+    trainer.fit(data, steps=1, verbose=0)
+    assert isinstance(trainer.model.optimizer, keras.optimizers.SGD)
+    assert float(trainer.model.optimizer.learning_rate.numpy()) == pytest.approx(0.5)
+    assert trainer.metadata["batch_size"] == 100
+    cnn = Trainer("deep_cnn", seed=18).recipe
+    assert (cnn.optimizer, cnn.learning_rate, cnn.steps, cnn.batch_size, cnn.keep_prob) == (
+        "adam",
+        1e-4,
+        20_000,
+        50,
+        0.5,
+    )
+
+
+def test_a_tf_data_dataset_with_one_hot_labels_trains(data) -> None:
+    images, labels = data
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.eye(10)[labels])).batch(40)
+    trainer = Trainer(small_dropout_model(), seed=19)
+    trainer.fit(dataset, steps=3, verbose=0)
+    assert int(trainer.model.optimizer.iterations.numpy()) == 3
+    assert set(trainer.evaluate(dataset)) >= {"loss", "accuracy"}
+
+
+def test_save_keeps_the_run_metadata_and_the_model(data, tmp_path) -> None:
+    trainer = Trainer("softmax", seed=20)
+    trainer.fit(data, steps=5, verbose=0)
+    path = trainer.save(tmp_path / "softmax.keras")
+    metadata = read_metadata(path)
+    assert metadata["seed"] == 20
+    assert metadata["steps"] == 5
+    assert metadata["recipe"]["optimizer"] == "sgd"
+    assert metadata["data_checksum"] == trainer.metadata["data_checksum"]
+    assert set(metadata["versions"]) >= {"mnistkit", "keras", "tensorflow", "numpy"}
+    reloaded = Trainer(load_model(path), seed=20)
+    np.testing.assert_allclose(reloaded.predict(data[0][:4]), trainer.predict(data[0][:4]))
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"steps": 2, "epochs": 1}, "either `steps` or `epochs`"),
+        ({"steps": 0}, "argument `steps`"),
+        ({"steps": 1, "batch_size": -5}, "argument `batch_size`"),
+        ({"steps": 1, "log_every": 0}, "argument `log_every`"),
+        ({"steps": 1, "resume": True}, "checkpoint_dir"),
+    ],
+)
+def test_bad_fit_settings_are_refused(data, settings, message) -> None:
+    with pytest.raises(InvalidArgumentError, match=message):
+        Trainer("softmax", seed=0).fit(data, **settings)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"keep_prob": 1.5},
+            r"Invalid value for argument `keep_prob`. Expected a float in \(0, 1\]",
+        ),
+        ({"keep_prob": 0}, "argument `keep_prob`"),
+        ({"optimizer": "adamm"}, "argument `optimizer`.*Received: optimizer='adamm'"),
+        ({"learning_rate": -1.0}, "argument `learning_rate`"),
+        ({"seed": -1}, "argument `seed`"),
+    ],
+)
+def test_bad_trainer_settings_are_refused(settings, message) -> None:
+    with pytest.raises(InvalidArgumentError, match=message):
+        Trainer("softmax", **settings)
+
+
+@pytest.mark.parametrize(
+    ("images", "labels", "message"),
+    [
+        (np.zeros((4, 27, 27)), np.zeros(4, int), "Expected images shaped"),
+        (np.zeros((4, 784)), np.array([0, 1, 2, 10]), r"Expected integers in \[0, 9\]"),
+        (np.zeros((4, 784)), np.zeros((4, 3)), "one-hot labels shaped"),
+        (np.zeros((4, 784)), np.zeros(5, int), "differ in number"),
+    ],
+)
+def test_bad_data_is_refused_in_kerass_words(images, labels, message) -> None:
+    trainer = Trainer("softmax", seed=0)
+    with pytest.raises(InvalidArgumentError, match=message) as caught:
+        trainer.fit((images, labels), steps=1)
+    assert isinstance(caught.value, MnistkitError)
+    assert isinstance(caught.value, ValueError)
