@@ -15,13 +15,17 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from mnistkit.datasets import Split
+from mnistkit.datasets import Split, scale_pixels
 from mnistkit.errors import InvalidArgumentError
 
 
 @dataclass(frozen=True)
 class Arrays:
-    """Images shaped for the model and integer (or, with a custom loss, raw) labels."""
+    """Images shaped for the model and integer (or, with a custom loss, raw) labels.
+
+    Images are float32 in [0, 1], or uint8 pixels that the pipelines scale on the fly:
+    a quarter of the memory to hold and copy.
+    """
 
     images: np.ndarray
     labels: np.ndarray
@@ -42,7 +46,7 @@ def to_arrays(
     way round; uint8 images are scaled to [0, 1]; labels go through :func:`check_labels`.
     """
     if isinstance(data, Split):
-        images, labels, checksum = data.images, data.labels, data.checksum
+        images, labels, checksum = data.raw_images, data.labels, data.checksum
     elif isinstance(data, (tuple, list)) and len(data) == 2:
         images, labels = np.asarray(data[0]), np.asarray(data[1])
         checksum = None
@@ -52,7 +56,7 @@ def to_arrays(
             f"(images, labels) pair of arrays, or a tf.data.Dataset. Received: {name}="
             f"{type(data).__name__}"
         )
-    images = shape_images(images, input_shape)
+    images = shape_images(images, input_shape, keep_pixels=True)
     labels = check_labels(labels, len(images), num_classes, sparse=sparse)
     if checksum is None:
         digest = hashlib.sha256(np.ascontiguousarray(images).tobytes())
@@ -61,11 +65,18 @@ def to_arrays(
     return Arrays(images, labels, checksum)
 
 
-def shape_images(images: Any, input_shape: tuple[int, ...]) -> np.ndarray:
-    """Return float32 images shaped (N, *input_shape), or raise a clear error."""
+def shape_images(
+    images: Any, input_shape: tuple[int, ...], *, keep_pixels: bool = False
+) -> np.ndarray:
+    """Return images shaped (N, *input_shape), or raise a clear error.
+
+    Float images become float32; uint8 pixels stay uint8 with ``keep_pixels``, else
+    they are scaled to float32 in [0, 1].
+    """
     images = np.asarray(images)
     if images.dtype == np.uint8:
-        images = images.astype(np.float32) / np.float32(255.0)
+        if not keep_pixels:
+            images = scale_pixels(images)
     elif not np.issubdtype(images.dtype, np.floating):
         raise InvalidArgumentError(
             "Invalid value for argument `images`. Expected float images in [0, 1] or uint8 "
@@ -86,7 +97,14 @@ def shape_images(images: Any, input_shape: tuple[int, ...]) -> np.ndarray:
             f"Invalid value for argument `images`. Expected an array of images. "
             f"Received: images.shape={images.shape}"
         )
-    return np.asarray(images, dtype=np.float32)
+    return images if images.dtype == np.uint8 else np.asarray(images, dtype=np.float32)
+
+
+def _scale_tensor(images: tf.Tensor) -> tf.Tensor:
+    # The same two float32 operations as scale_pixels, so both give the same bits.
+    if images.dtype == tf.uint8:
+        return tf.cast(images, tf.float32) * tf.constant(1.0 / 255.0, tf.float32)
+    return images
 
 
 def check_labels(labels: Any, count: int, num_classes: int, *, sparse: bool) -> np.ndarray:
@@ -136,7 +154,7 @@ def training_stream(
     labels = tf.constant(arrays.labels)
     indices = index_stream(count, batch_size=batch_size, seed=seed, start_step=start_step)
     batches = indices.map(
-        lambda picked: (tf.gather(images, picked), tf.gather(labels, picked)),
+        lambda picked: (_scale_tensor(tf.gather(images, picked)), tf.gather(labels, picked)),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
@@ -165,10 +183,11 @@ def batch_at(arrays: Arrays, *, batch_size: int, seed: int, step: int) -> tuple[
     picked = next(
         iter(index_stream(len(arrays.images), batch_size=batch_size, seed=seed, start_step=step))
     )
-    return arrays.images[picked.numpy()], arrays.labels[picked.numpy()]
+    return scale_pixels(arrays.images[picked.numpy()]), arrays.labels[picked.numpy()]
 
 
 def evaluation_batches(arrays: Arrays, batch_size: int) -> tf.data.Dataset:
     """Return the examples in order, in batches, for evaluation."""
     dataset = tf.data.Dataset.from_tensor_slices((arrays.images, arrays.labels))
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    batches = dataset.batch(batch_size).map(lambda x, y: (_scale_tensor(x), y))
+    return batches.prefetch(tf.data.AUTOTUNE)

@@ -40,6 +40,7 @@ __all__ = [
     "read_idx_folder",
     "read_npz",
     "register_dataset",
+    "scale_pixels",
 ]
 
 NUM_CLASSES = 10
@@ -102,16 +103,18 @@ class Split:
     @property
     def images(self) -> np.ndarray:
         """The images, float32 in [0, 1]."""
-        if self._images.dtype == np.uint8:
-            # Scaling 55,000 images costs more than reading them: do it once, when asked.
-            scaled = self._images.astype(np.float32)
-            scaled *= np.float32(1.0 / 255.0)
-            self._images = scaled
+        # Scaling 55,000 images costs more than reading them: do it once, when asked.
+        self._images = scale_pixels(self._images)
         return self._images
 
     @property
+    def raw_images(self) -> np.ndarray:
+        """The images as given, unscaled (uint8 pixels for the built-in loaders)."""
+        return self._given
+
+    @property
     def labels(self) -> np.ndarray:
-        """The labels: integers (N,) or one-hot float32 (N, 10)."""
+        """The labels, as integers (N,) or one-hot float32 (N, 10)."""
         return self._labels
 
     @property
@@ -389,7 +392,7 @@ def load_dataset(name: str, /, **options: Any) -> Datasets:
     Args:
         name: A registered name, such as ``"mnist"``; see :func:`list_datasets`.
         **options: The loader's keyword options; for ``"mnist"``, those of
-            :func:`mnist`.
+            :func:`~mnistkit.datasets.mnist`.
 
     Returns:
         The ``train``, ``validation`` and ``test`` splits.
@@ -625,6 +628,27 @@ def _check_labels(labels: np.ndarray, count: int, name: str, source: str) -> Non
         raise DataFormatError(
             f"{source}: {name} holds labels outside 0..9 (from {labels.min()} to {labels.max()})."
         )
+
+
+def scale_pixels(images: np.ndarray) -> np.ndarray:
+    """Scale uint8 pixels to float32 in [0, 1]; other arrays pass unchanged.
+
+    Args:
+        images: An array of images.
+
+    Returns:
+        ``images / 255`` as float32 for uint8 input, else ``images`` itself.
+
+    Example:
+        >>> import numpy as np
+        >>> scale_pixels(np.array([0, 51, 255], np.uint8)).tolist()
+        [0.0, 0.20000000298023224, 1.0]
+    """
+    if images.dtype != np.uint8:
+        return images
+    scaled = images.astype(np.float32)
+    scaled *= np.float32(1.0 / 255.0)
+    return scaled
 
 
 def _encode(labels: np.ndarray, one_hot: bool) -> np.ndarray:

@@ -13,6 +13,7 @@ import math
 import platform
 import random
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -185,7 +186,7 @@ class Trainer:
         else:
             chosen = None
         base = chosen or GENERIC_RECIPE
-        #: The recipe in force: the model's, with the settings given here applied.
+        #: The recipe in force, the model's with the settings given here applied.
         self.recipe: Recipe = base.replace(
             optimizer=optimizer if isinstance(optimizer, str) else None,
             learning_rate=learning_rate,
@@ -614,7 +615,12 @@ class Trainer:
 
 
 class _Progress(keras.callbacks.Callback):
-    """Counts steps, stops on a non-finite loss, and writes periodic checkpoints."""
+    """Counts steps, stops on a non-finite loss, and writes periodic checkpoints.
+
+    Without checkpoints it only reads the loss, so Keras may run it on a worker thread
+    (``async_safe``) and the training loop never waits for it. With checkpoints it
+    runs in the loop, since a checkpoint must see the weights between two steps.
+    """
 
     def __init__(
         self,
@@ -623,7 +629,7 @@ class _Progress(keras.callbacks.Callback):
         start: int,
         iterations: int,
         directory: Path | None,
-        every: int | None,
+        every: int,
         expected: dict[str, Any],
     ) -> None:
         super().__init__()
@@ -631,10 +637,29 @@ class _Progress(keras.callbacks.Callback):
         self.start = start
         self.iterations = iterations
         self.directory = directory
-        self.every = every or 1000
+        self.every = every
         self.expected = expected
         self.last_saved = start
-        self.diverged: str | None = None
+        self.epoch_first_step = start
+        self.first_bad_step: int | None = None
+        self.bad_loss = math.nan
+        self.async_safe = directory is None
+        self._lock = threading.Lock()
+
+    @property
+    def diverged(self) -> str | None:
+        """The error message if the loss became non-finite, else ``None``."""
+        if self.first_bad_step is None:
+            return None
+        kept = (
+            f" The last good checkpoint (step {self.last_saved}) is in {self.directory}."
+            if self.directory is not None
+            else ""
+        )
+        return (
+            f"The training loss became {self.bad_loss} at step {self.first_bad_step}; "
+            f"training stopped. Try a lower learning rate.{kept}"
+        )
 
     def step(self) -> int:
         """The run's step count: how many steps of the run are done."""
@@ -642,27 +667,23 @@ class _Progress(keras.callbacks.Callback):
 
     def save(self) -> int:
         step = self.step()
-        if self.directory is not None and self.diverged is None:
+        if self.directory is not None and self.first_bad_step is None:
             _checkpoints.save(self.directory, self.trainer.model, {**self.expected, "step": step})
             self.last_saved = step
         return step
 
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch_first_step = self.step()
+
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            step = self.step() - 1
-            kept = (
-                f" The last good checkpoint (step {self.last_saved}) is in {self.directory}."
-                if self.directory is not None
-                else ""
-            )
-            self.diverged = (
-                f"The training loss became {float(loss)} at step {step}; training stopped. "
-                f"Try a lower learning rate.{kept}"
-            )
+            step = self.epoch_first_step + batch
+            with self._lock:
+                if self.first_bad_step is None or step < self.first_bad_step:
+                    self.first_bad_step, self.bad_loss = step, float(loss)
             self.model.stop_training = True
-            return
-        if self.directory is not None and self.step() - self.last_saved >= self.every:
+        elif self.directory is not None and self.step() - self.last_saved >= self.every:
             self.save()
 
 
