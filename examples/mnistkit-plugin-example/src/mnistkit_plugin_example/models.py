@@ -1,0 +1,72 @@
+"""The plugin's model factory, declared in the ``mnistkit.models`` entry-point group.
+
+Keras is imported inside the factory: mnistkit imports this module when the model is
+first built, and importing it must stay cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mnistkit import InvalidArgumentError, Recipe, with_recipes
+
+if TYPE_CHECKING:
+    import keras
+
+
+@with_recipes(
+    default=Recipe(
+        optimizer="adam",
+        learning_rate=1e-3,
+        batch_size=50,
+        steps=200,
+        keep_prob=0.9,
+        summary="Adam at 1e-3, 200 steps of 50: seconds on a laptop.",
+    )
+)
+def tiny_mlp(
+    *, hidden_units: int = 32, keep_prob: float = 0.9, temperature: float = 1.0
+) -> keras.Model:
+    """A one-hidden-layer perceptron whose logits are divided by a temperature.
+
+    Args:
+        hidden_units: Units of the hidden ReLU layer.
+        keep_prob: Probability that a hidden unit is kept in training, in (0, 1].
+        temperature: The logits are divided by it (a :class:`Scale` layer), > 0.
+
+    Returns:
+        A ``keras.Model`` mapping images shaped (28, 28, 1) to 10 logits.
+
+    Raises:
+        InvalidArgumentError: If an argument is out of range.
+
+    Example:
+        >>> tiny_mlp(hidden_units=8).count_params()
+        6370
+    """
+    if isinstance(hidden_units, bool) or not isinstance(hidden_units, int) or hidden_units < 1:
+        raise InvalidArgumentError(
+            "Invalid value for argument `hidden_units`. Expected a positive integer. "
+            f"Received: hidden_units={hidden_units!r}"
+        )
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or not temperature > 0
+    ):
+        raise InvalidArgumentError(
+            "Invalid value for argument `temperature`. Expected a float > 0. "
+            f"Received: temperature={temperature!r}"
+        )
+    import keras
+
+    from mnistkit import KeepProbDropout
+    from mnistkit_plugin_example.layers import Scale
+
+    inputs = keras.Input((28, 28, 1), name="image")
+    x = keras.layers.Flatten(name="flatten")(inputs)
+    x = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(x)
+    x = KeepProbDropout(keep_prob, name="dropout")(x)
+    x = keras.layers.Dense(10, name="dense")(x)
+    logits = Scale(1.0 / temperature, name="temperature")(x)
+    return keras.Model(inputs, logits, name="tiny_mlp")
