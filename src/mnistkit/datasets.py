@@ -641,8 +641,9 @@ def scale_pixels(images: np.ndarray) -> np.ndarray:
 
     Example:
         >>> import numpy as np
-        >>> scale_pixels(np.array([0, 51, 255], np.uint8)).tolist()
-        [0.0, 0.20000000298023224, 1.0]
+        >>> scaled = scale_pixels(np.array([0, 51, 255], np.uint8))
+        >>> scaled.dtype, [round(float(value), 6) for value in scaled]
+        (dtype('float32'), [0.0, 0.2, 1.0])
     """
     if images.dtype != np.uint8:
         return images

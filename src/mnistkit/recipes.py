@@ -110,6 +110,7 @@ def with_recipes(**recipes: Recipe) -> Callable[[F], F]:
         A decorator that returns the factory unchanged but for the recipes it carries.
 
     Example:
+        >>> from mnistkit.recipes import recipes_of
         >>> @with_recipes(default=Recipe(optimizer="sgd", learning_rate=0.1, steps=100))
         ... def my_model():
         ...     '''A model.'''

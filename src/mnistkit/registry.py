@@ -99,7 +99,7 @@ class Entry:
 
     @property
     def source(self) -> str:
-        """Where the entry comes from, in words: ``built-in`` or ``plugin (dist 1.0)``."""
+        """Where the entry comes from, in words, such as ``built-in`` or ``plugin (dist 1.0)``."""
         if self.distribution:
             return f"{self.origin} ({self.distribution})"
         return self.origin
