@@ -1,0 +1,378 @@
+"""Tests of the ``mnistkit`` command line, run as users run it: in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import mnistkit
+from mnistkit.cli import build_parser
+
+COMMANDS = ["train", "evaluate", "predict", "models", "datasets"]
+RUN_FILES = [
+    "model.keras",
+    "metrics.json",
+    "history.csv",
+    "run.json",
+    "learning_curves.png",
+    "confusion_matrix.png",
+    "misclassified.png",
+]
+
+
+def run_cli(
+    *args: str | os.PathLike[str], env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mnistkit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], status: int) -> str:
+    assert result.returncode == status, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("mnistkit: error: ")
+    return lines[0]
+
+
+# ---------------------------------------------------------------- help, version, listings
+
+
+def test_help_lists_every_command_and_examples() -> None:
+    result = run_cli("--help")
+
+    assert result.returncode == 0
+    for command in COMMANDS:
+        assert f"\n    {command} " in result.stdout
+    assert "examples:" in result.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    result = run_cli(command, "--help")
+
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"usage: mnistkit {command} ")
+    assert "examples:" in result.stdout
+
+
+def test_version_prints_the_package_version() -> None:
+    result = run_cli("--version")
+
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"mnistkit {mnistkit.__version__}"
+
+
+def test_parser_gives_every_option_a_help_text() -> None:
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    parsers = [parser, *commands.choices.values()]  # type: ignore[union-attr]
+
+    for each in parsers:
+        assert each.epilog or each.description, each.prog
+        for action in each._actions:
+            assert action.help, f"{each.prog} {action.option_strings or action.dest}"
+
+
+def test_quick_commands_do_not_import_tensorflow() -> None:
+    script = (
+        "import contextlib, io, sys\n"
+        "from mnistkit.cli import main\n"
+        "for argv in (['--help'], ['--version'], ['models'], ['datasets']):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        assert main(argv) == 0, argv\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.strip() == "[]"
+
+
+def test_models_lists_the_built_ins_with_origin_and_summary() -> None:
+    result = run_cli("models")
+
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "ORIGIN", "SUMMARY"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert set(rows) >= {"softmax", "deep_cnn"}
+    assert "built-in  Softmax regression" in rows["softmax"]
+
+
+def test_models_json_with_recipes_gives_the_default_recipe() -> None:
+    result = run_cli("models", "soft*", "--json", "--recipes")
+
+    assert result.returncode == 0
+    (record,) = json.loads(result.stdout)
+    assert record["name"] == "softmax"
+    assert record["origin"] == "built-in"
+    assert record["recipes"]["default"]["learning_rate"] == 0.5
+
+
+def test_datasets_lists_mnist_as_built_in() -> None:
+    text = run_cli("datasets")
+    records = json.loads(run_cli("datasets", "--json").stdout)
+
+    assert text.returncode == 0
+    assert text.stdout.splitlines()[1].split()[:2] == ["mnist", "built-in"]
+    assert [(r["name"], r["origin"]) for r in records] == [("mnist", "built-in")]
+
+
+# ---------------------------------------------------------------- user mistakes
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "softmx"], "Did you mean 'softmax'?"),
+        (["train", "softmax", "--dataset", "mnits"], "Unknown dataset 'mnits'"),
+        (["train", "softmax", "--keep-prob", "1.5"], "--keep-prob: expected a number in (0, 1]"),
+        (["train", "softmax", "--steps", "0"], "--steps: expected a positive integer"),
+        (["train", "softmax", "--batch-size", "ten"], "--batch-size: expected a positive"),
+        (["train", "softmax", "--learning-rate", "0"], "--learning-rate: expected a positive"),
+        (["train", "softmax", "--seed", "-1"], "--seed: expected an integer 0 or more"),
+        (["train", "softmax", "--steps", "5", "--epochs", "1"], "not allowed with argument"),
+        (["train", "softmax", "--recipe", "fast"], "has no recipe 'fast'"),
+        (["train", "softmax", "--resume"], "--resume: needs --output DIR"),
+        (["evaluate", "m.keras", "--dataset", "nope"], "Unknown dataset 'nope'"),
+        (["predict", "m.keras"], "required: IMAGE"),
+        (["fly"], "invalid choice: 'fly'"),
+        ([], "required: COMMAND"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(args: list[str], message: str) -> None:
+    line = assert_one_line_error(run_cli(*args), 2)
+
+    assert message in line
+
+
+def test_missing_model_file_is_a_failure_without_traceback(tmp_path: Path) -> None:
+    line = assert_one_line_error(run_cli("evaluate", tmp_path / "none.keras"), 1)
+
+    assert "none.keras: no such model file" in line
+
+
+def test_a_file_that_is_not_a_model_is_a_failure(tmp_path: Path) -> None:
+    path = tmp_path / "model.keras"
+    path.write_text("hello")
+
+    line = assert_one_line_error(run_cli("evaluate", path, "--json"), 1)
+
+    assert "not a .keras model file" in line
+
+
+def test_missing_image_is_a_failure(tmp_path: Path) -> None:
+    line = assert_one_line_error(run_cli("predict", tmp_path / "m.keras", tmp_path / "7.png"), 1)
+
+    assert "7.png: no such image file" in line
+
+
+@pytest.mark.parametrize(
+    ("flag", "env"), [(["--debug"], {}), ([], {"MNISTKIT_DEBUG": "1"})], ids=["flag", "env"]
+)
+def test_debug_shows_the_traceback(flag: list[str], env: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli(*flag, "evaluate", tmp_path / "none.keras", env=env)
+
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "DataNotFoundError" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("mnistkit: error: ")
+
+
+def test_train_refuses_a_folder_that_holds_a_run(tmp_path: Path) -> None:
+    (tmp_path / "metrics.json").write_text("{}")
+
+    line = assert_one_line_error(run_cli("train", "softmax", "--output", tmp_path), 1)
+
+    assert "already holds a run" in line
+    assert "--resume" in line
+
+
+def test_resuming_a_finished_run_says_there_is_nothing_to_resume(tmp_path: Path) -> None:
+    (tmp_path / "metrics.json").write_text("{}")
+
+    line = assert_one_line_error(run_cli("train", "softmax", "--output", tmp_path, "--resume"), 1)
+
+    assert "nothing to resume" in line
+
+
+# ---------------------------------------------------------------- with a trained model
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A softmax regression trained for 300 steps (about 90% on the test digits)."""
+    from mnistkit import Trainer, load_dataset
+
+    trainer = Trainer("softmax", seed=0)
+    trainer.fit(load_dataset("mnist").train, steps=300, verbose=0)
+    return trainer.save(tmp_path_factory.mktemp("model") / "softmax.keras")
+
+
+def _ink_on_paper(digit: np.ndarray, at: tuple[int, int]) -> np.ndarray:
+    """A white-on-black MNIST digit drawn 2x larger in dark ink on a 90x70 page."""
+    page = np.zeros((90, 70), np.uint8)
+    top, left = at
+    page[top : top + 56, left : left + 56] = np.kron(digit, np.ones((2, 2), np.uint8))
+    return (255 - 0.85 * page).astype(np.uint8)
+
+
+@pytest.mark.slow
+def test_predict_json_reads_digits_drawn_in_ink(
+    model_file: Path, mnist_arrays: tuple[np.ndarray, ...], tmp_path: Path
+) -> None:
+    import tensorflow as tf
+
+    x_test, y_test = mnist_arrays[2], mnist_arrays[3]
+    model = mnistkit.load_model(model_file)
+    logits = model.predict(x_test[:40, ..., None] / 255.0, verbose=0)
+    readable = np.flatnonzero(logits.argmax(axis=1) == y_test[:40])
+    chosen = readable[:6]
+    paths = []
+    for number, index in enumerate(chosen):
+        page = _ink_on_paper(x_test[index], at=[(2, 3), (30, 12), (12, 0)][number % 3])
+        encode = tf.io.encode_png if number % 2 else tf.io.encode_jpeg
+        path = tmp_path / f"digit{number}.{'png' if number % 2 else 'jpg'}"
+        path.write_bytes(encode(page[..., None]).numpy())
+        paths.append(path)
+
+    result = run_cli("predict", model_file, *paths, "--json")
+
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert [r["file"] for r in records] == [str(p) for p in paths]
+    assert all(0.0 <= r["probability"] <= 1.0 for r in records)
+    right = sum(r["label"] == y_test[i] for r, i in zip(records, chosen, strict=True))
+    assert right >= len(chosen) - 1, (records, y_test[chosen])
+
+
+@pytest.mark.slow
+def test_evaluate_json_reports_what_the_trainer_measures(model_file: Path) -> None:
+    from mnistkit import Trainer, load_dataset
+
+    expected = Trainer(mnistkit.load_model(model_file)).evaluate(load_dataset("mnist").test)
+
+    result = run_cli("evaluate", model_file, "--json")
+
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-6)
+    assert record["loss"] == pytest.approx(expected["loss"], rel=1e-5)
+    assert record["examples"] == 10_000
+    assert result.stderr == ""  # TensorFlow's start-up log is held back
+
+
+# ---------------------------------------------------------------- train
+
+
+@pytest.mark.slow
+def test_train_writes_a_complete_run_folder_that_evaluate_agrees_with(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+
+    result = run_cli("train", "softmax", "--steps", "20", "--seed", "3", "--output", folder)
+
+    assert result.returncode == 0, result.stderr
+    assert "step 0, training accuracy" in result.stdout
+    assert f"Run folder: {folder}" in result.stdout
+    for name in RUN_FILES:
+        assert (folder / name).is_file(), name
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for key in ("test_accuracy", "test_loss", "train_seconds", "data_checksum", "versions"):
+        assert key in metrics
+    assert (metrics["steps"], metrics["batch_size"], metrics["seed"]) == (20, 100, 3)
+    assert metrics["recipe"]["optimizer"] == "sgd"
+    assert metrics["recipe"]["steps"] == 20
+    assert metrics["recipe_name"] == "default"
+    assert set(metrics["versions"]) >= {"tensorflow", "keras", "mnistkit"}
+    assert f"Test accuracy {metrics['test_accuracy']:.4f}" in result.stdout
+    history = (folder / "history.csv").read_text().splitlines()
+    assert history[0].startswith("step,")
+    assert [row.split(",")[0] for row in history[1:]] == [str(s) for s in range(0, 21, 2)]
+    assert mnistkit.read_metadata(folder / "model.keras")["seed"] == 3
+
+    evaluated = run_cli("evaluate", folder / "model.keras", "--json")
+
+    assert json.loads(evaluated.stdout)["accuracy"] == metrics["test_accuracy"]
+
+
+@pytest.mark.slow
+def test_train_without_matplotlib_succeeds_and_says_how_to_get_plots(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "matplotlib.py").write_text("raise ImportError('matplotlib is blocked here')\n")
+    folder = tmp_path / "run"
+
+    path = os.pathsep.join(filter(None, [str(blocker), os.environ.get("PYTHONPATH")]))
+
+    result = run_cli(
+        "train", "softmax", "--steps", "5", "--output", folder, env={"PYTHONPATH": path}
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "pip install 'mnistkit[plots]'" in result.stdout
+    assert (folder / "metrics.json").is_file()
+    assert not list(folder.glob("*.png"))
+
+
+@pytest.mark.slow
+def test_unknown_optimizer_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli("train", "softmax", "--optimizer", "adamm", "--output", tmp_path / "run")
+
+    line = assert_one_line_error(result, 2)
+    assert "optimizer='adamm'" in line
+
+
+@pytest.mark.slow
+def test_interrupted_train_exits_130_and_resumes_to_the_end(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    command = ["train", "softmax", "--steps", "3000", "--batch-size", "50", "--log-every", "500"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mnistkit", *command, "--output", str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("step 0,"):
+            break
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    resume = stderr.strip().splitlines()[-1].strip()
+    assert resume.endswith(f"--output {folder} --resume")
+    assert not (folder / "metrics.json").exists()
+    interrupted_at = json.loads((folder / "checkpoints" / "state.json").read_text())["step"]
+    assert 0 <= interrupted_at < 3000
+
+    resumed = subprocess.run(shlex.split(resume), capture_output=True, text=True, timeout=120)
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert "(resuming)" in resumed.stdout
+    metrics: dict[str, Any] = json.loads((folder / "metrics.json").read_text())
+    assert metrics["steps"] == 3000
+    assert metrics["test_accuracy"] > 0.85
+    steps = [int(row.split(",")[0]) for row in (folder / "history.csv").read_text().split()[1:]]
+    assert steps == sorted(set(steps))
+    assert steps[-1] == 3000
