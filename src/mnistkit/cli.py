@@ -494,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: The arguments, without the program name; ``sys.argv[1:]`` by default.
 
     Returns:
-        The exit status: 0 on success, 1 on a failure, 2 on a wrong command line, 130
+        The exit status, 0 on success, 1 on a failure, 2 on a wrong command line, 130
         when interrupted.
 
     Example:

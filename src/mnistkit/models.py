@@ -103,7 +103,7 @@ def list_models(pattern: str | None = None) -> list[str]:
         pattern: An :mod:`fnmatch` pattern such as ``"*cnn*"``; ``None`` keeps all.
 
     Returns:
-        The names: built-in, registered at run time, and declared by installed
+        The names, built-in, registered at run time, and declared by installed
         plugins (listed without importing them).
 
     Example:

@@ -59,8 +59,8 @@ def confusion_matrix(
         num_classes: How many classes there are.
 
     Returns:
-        An int64 array shaped (num_classes, num_classes): row ``t``, column ``p`` counts
-        the examples of label ``t`` predicted as ``p``.
+        An int64 array shaped (num_classes, num_classes), whose row ``t``, column ``p``
+        counts the examples of label ``t`` predicted as ``p``.
 
     Raises:
         InvalidArgumentError: If the two differ in length or hold labels out of range.

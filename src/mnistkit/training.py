@@ -247,8 +247,8 @@ class Trainer:
             verbose: Keras's verbosity; with ``log_every``, 0 also silences the log lines.
 
         Returns:
-            The Keras ``History`` of the run: one entry per logged chunk, per epoch, or
-            (by steps, without logging) one for the whole run.
+            The Keras ``History`` of the run, with one entry per logged chunk, per
+            epoch, or (by steps, without logging) one for the whole run.
 
         Raises:
             InvalidArgumentError: If both or neither length is given where the recipe
