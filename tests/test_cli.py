@@ -137,6 +137,27 @@ def test_datasets_lists_mnist_as_built_in() -> None:
     assert [(r["name"], r["origin"]) for r in records] == [("mnist", "built-in")]
 
 
+def test_models_shows_plugins_and_notes_a_name_clash(tmp_path: Path) -> None:
+    info = tmp_path / "clashing_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: clashing-plugin\nVersion: 1.0\nSummary: Two models.\n"
+    )
+    (info / "entry_points.txt").write_text(
+        "[mnistkit.models]\nsoftmax = clashing_plugin:softmax\nwide_mlp = clashing_plugin:wide\n"
+    )
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+
+    result = run_cli("models", env={"PYTHONPATH": path})
+
+    assert result.returncode == 0, result.stderr
+    assert "wide_mlp  plugin (clashing-plugin 1.0)  Two models." in result.stdout
+    assert "note: plugin clashing-plugin 1.0 also declares 'softmax'" in result.stdout
+    warning = result.stderr.strip().splitlines()
+    assert len(warning) == 1
+    assert warning[0].startswith("mnistkit: warning: Plugin clashing-plugin 1.0 declares")
+
+
 # ---------------------------------------------------------------- user mistakes
 
 

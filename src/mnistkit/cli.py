@@ -776,9 +776,10 @@ _SETTINGS = (
 
 
 def _train(args: argparse.Namespace) -> int:
+    recipes = model_recipes(args.model)  # a plugin that fails to load fails here, at once
     if args.recipe is not None:
         try:
-            pick_recipe(args.model, model_recipes(args.model), args.recipe)
+            pick_recipe(args.model, recipes, args.recipe)
         except UnknownNameError as error:
             _usage_error(args, f"argument --recipe: {error}")
     if args.resume and args.output is None:
@@ -800,6 +801,10 @@ def _train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    except Exception:
+        if not args.resume and not any(folder.iterdir()):
+            folder.rmdir()  # a run that failed before writing anything leaves no folder
+        raise
 
 
 def _fresh_folder(model: str, output: Path | None) -> Path:
