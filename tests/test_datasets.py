@@ -562,6 +562,15 @@ def test_read_data_sets_with_an_empty_folder_serves_the_embedded_copy(tmp_path: 
     assert list(tmp_path.iterdir()) == []
 
 
+def test_read_data_sets_with_some_of_the_files_names_the_missing_one(
+    tmp_path: Path, small_arrays: Arrays
+) -> None:
+    folder = _write_idx_folder(tmp_path / "MNIST_data", small_arrays, gz=(True,) * 4)
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataNotFoundError, match="t10k-labels-idx1-ubyte"):
+        read_data_sets(folder)
+
+
 @pytest.mark.parametrize(
     ("option", "value"), [("fake_data", True), ("dtype", np.uint8), ("dtype", "float64")]
 )

@@ -107,6 +107,18 @@ def _scale_tensor(images: tf.Tensor) -> tf.Tensor:
     return images
 
 
+def _sharded_by_example(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Return ``dataset`` set to be split among workers by example, not by file.
+
+    Under a multi-worker strategy each worker then keeps its share of every global
+    batch. The data is in memory: there are no files to split it by, and TensorFlow's
+    default would look for them first and warn.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
 def check_labels(labels: Any, count: int, num_classes: int, *, sparse: bool) -> np.ndarray:
     """Return labels checked against the images and the classes.
 
@@ -158,36 +170,44 @@ def training_stream(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
-    return batches.prefetch(tf.data.AUTOTUNE)
+    return _sharded_by_example(batches.prefetch(tf.data.AUTOTUNE))
+
+
+def epoch_order(count: int, seed: int, epoch: Any) -> tf.Tensor:
+    """Return the order of the examples in ``epoch``: a stateless shuffle of (seed, epoch)."""
+    pair = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+    return tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=pair)
 
 
 def index_stream(count: int, *, batch_size: int, seed: int, start_step: int) -> tf.data.Dataset:
     """Return the batches of example indices that :func:`training_stream` gathers."""
-    offset = start_step * batch_size
-    first_epoch, skip = divmod(offset, count)
-    seed_tensor = tf.constant(seed, tf.int64)
-
-    def permutation(epoch: tf.Tensor) -> tf.data.Dataset:
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(count, dtype=tf.int64), seed=tf.stack([seed_tensor, epoch])
-        )
-        return tf.data.Dataset.from_tensor_slices(order)
-
+    first_epoch, skip = divmod(start_step * batch_size, count)
     epochs = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max)
-    stream = epochs.flat_map(permutation).skip(skip)
-    return stream.batch(batch_size, drop_remainder=True)
+    stream = epochs.flat_map(
+        lambda epoch: tf.data.Dataset.from_tensor_slices(epoch_order(count, seed, epoch))
+    )
+    return stream.skip(skip).batch(batch_size, drop_remainder=True)
+
+
+def batch_indices(count: int, *, batch_size: int, seed: int, step: int) -> np.ndarray:
+    """Return the example indices of the batch of ``step``, as :func:`index_stream` has them."""
+    offset, parts, needed = step * batch_size, [], batch_size
+    while needed:
+        epoch, position = divmod(offset, count)
+        taken = epoch_order(count, seed, epoch).numpy()[position : position + needed]
+        parts.append(taken)
+        offset, needed = offset + len(taken), needed - len(taken)
+    return np.concatenate(parts)
 
 
 def batch_at(arrays: Arrays, *, batch_size: int, seed: int, step: int) -> tuple[Any, Any]:
     """Return the training batch of ``step``, as :func:`training_stream` yields it."""
-    picked = next(
-        iter(index_stream(len(arrays.images), batch_size=batch_size, seed=seed, start_step=step))
-    )
-    return scale_pixels(arrays.images[picked.numpy()]), arrays.labels[picked.numpy()]
+    picked = batch_indices(len(arrays.images), batch_size=batch_size, seed=seed, step=step)
+    return scale_pixels(arrays.images[picked]), arrays.labels[picked]
 
 
 def evaluation_batches(arrays: Arrays, batch_size: int) -> tf.data.Dataset:
     """Return the examples in order, in batches, for evaluation."""
     dataset = tf.data.Dataset.from_tensor_slices((arrays.images, arrays.labels))
     batches = dataset.batch(batch_size).map(lambda x, y: (_scale_tensor(x), y))
-    return batches.prefetch(tf.data.AUTOTUNE)
+    return _sharded_by_example(batches.prefetch(tf.data.AUTOTUNE))

@@ -570,8 +570,7 @@ def read_idx_folder(folder: str | os.PathLike[str]) -> _Arrays:
         raise DataNotFoundError(f"{folder}: no such folder.")
     arrays = []
     for name in IDX_FILES.values():
-        candidates = [folder / name, folder / name.removesuffix(".gz")]
-        found = next((c for c in candidates if c.is_file()), None)
+        found = _idx_file(folder, name)
         if found is None:
             raise DataNotFoundError(
                 f"{folder}: missing {name} (or {name.removesuffix('.gz')}); an MNIST IDX "
@@ -581,20 +580,24 @@ def read_idx_folder(folder: str | os.PathLike[str]) -> _Arrays:
     return _checked(tuple(arrays), str(folder))
 
 
-def has_idx_files(folder: str | os.PathLike[str]) -> bool:
-    """Return whether ``folder`` holds all four MNIST IDX files, gzipped or not.
+def has_idx_files(folder: str | os.PathLike[str], *, every: bool = True) -> bool:
+    """Return whether ``folder`` holds the MNIST IDX files, gzipped or not.
 
     Args:
         folder: The folder to look in.
+        every: Ask for all four files; ``False`` asks whether any of them is there.
 
     Returns:
-        ``True`` if each of :data:`IDX_FILES` is there, with or without ``.gz``.
+        ``True`` if each (or, with ``every=False``, any) of :data:`IDX_FILES` is
+        there, with or without ``.gz``.
     """
-    folder = Path(folder)
-    return all(
-        (folder / name).is_file() or (folder / name.removesuffix(".gz")).is_file()
-        for name in IDX_FILES.values()
-    )
+    found = [_idx_file(Path(folder), name) is not None for name in IDX_FILES.values()]
+    return all(found) if every else any(found)
+
+
+def _idx_file(folder: Path, name: str) -> Path | None:
+    candidates = (folder / name, folder / name.removesuffix(".gz"))
+    return next((path for path in candidates if path.is_file()), None)
 
 
 def _checked(arrays: Sequence[np.ndarray], source: str) -> _Arrays:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from mnistkit.errors import InvalidArgumentError, UnknownNameError
 
-__all__ = ["DEFAULT_RECIPE", "Recipe", "recipes_of", "with_recipes"]
+__all__ = ["DEFAULT_RECIPE", "PRECISIONS", "Recipe", "recipes_of", "with_recipes"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,6 +23,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_RECIPE = "default"
 
 _ATTRIBUTE = "mnistkit_recipes"
+
+#: The computation precisions a recipe or the Trainer accepts. ``"auto"`` picks
+#: ``"mixed_bfloat16"`` where the hardware runs bfloat16 fast (CPUs with AMX or
+#: AVX512-BF16, GPUs of compute capability 8.0 and up), ``"mixed_float16"`` on older
+#: GPUs with tensor cores, and ``"float32"`` elsewhere.
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,8 @@ class Recipe:
         epochs: Passes over the training split.
         keep_prob: The dropout keep probability while training; ``None`` keeps the
             model's own.
+        precision: The computation precision, one of :data:`PRECISIONS`; ``None``
+            leaves it to the Trainer (float32 unless told otherwise).
         schedule: ``None`` for a constant learning rate, or ``"warmup_cosine"``: a
             linear warm-up over the first tenth of training, then cosine decay to 0.
         summary: One line on what the recipe is for.
@@ -55,6 +63,7 @@ class Recipe:
     epochs: int | None = None
     keep_prob: float | None = None
     schedule: str | None = None
+    precision: str | None = None
     summary: str = ""
 
     def __post_init__(self) -> None:
@@ -62,6 +71,11 @@ class Recipe:
             raise InvalidArgumentError(
                 "A recipe sets exactly one of `steps` and `epochs`. "
                 f"Received: steps={self.steps}, epochs={self.epochs}"
+            )
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise InvalidArgumentError(
+                f"Invalid value for argument `precision`. Expected one of "
+                f"{', '.join(PRECISIONS)}. Received: precision={self.precision!r}"
             )
         if self.schedule not in (None, "warmup_cosine"):
             raise InvalidArgumentError(

@@ -26,8 +26,8 @@ from mnistkit import _checkpoints, _pipeline
 from mnistkit.errors import CheckpointError, InvalidArgumentError, TrainingDivergedError
 from mnistkit.layers import _dropout_layers, get_keep_prob, set_keep_prob, validate_keep_prob
 from mnistkit.models import NAME_ATTRIBUTE, _registry, build, list_models
+from mnistkit.precision import policy, resolve_precision
 from mnistkit.recipes import Recipe, pick_recipe, recipes_of
-from mnistkit.registry import normalize_name
 from mnistkit.saving import save_model
 
 __all__ = ["Trainer"]
@@ -90,6 +90,10 @@ class Trainer:
             built in its scope.
         recipe: The name of one of the model's recipes, or a
             :class:`~mnistkit.Recipe`; ``None`` uses the model's default recipe.
+        precision: ``"float32"``, ``"mixed_bfloat16"``, ``"mixed_float16"`` or
+            ``"auto"`` (bfloat16 where the hardware runs it fast); ``None`` takes the
+            recipe's, else float32. A model given by name is built under it; a model
+            given built keeps the precision it was built with.
 
     Raises:
         InvalidArgumentError: If a setting is out of range or the optimizer is unknown.
@@ -117,6 +121,7 @@ class Trainer:
         deterministic: bool = False,
         strategy: tf.distribute.Strategy | None = None,
         recipe: str | Recipe | None = None,
+        precision: str | None = None,
     ) -> None:
         if seed is not None and (
             isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
@@ -160,24 +165,18 @@ class Trainer:
             tf.config.experimental.enable_op_determinism()
 
         if isinstance(model, str):
-            name = normalize_name(model)
-            with self._scope():
-                model = build(name)
-        elif not isinstance(model, keras.Model):
+            name: str | None = _registry.entry(model).name
+        elif isinstance(model, keras.Model):
+            name = _registered_name(model)
+        else:
             raise InvalidArgumentError(
                 "Invalid value for argument `model`. Expected a keras.Model or a registered "
                 f"model name. Received: model={type(model).__name__}"
             )
-        #: The model being trained (a plain ``keras.Model``).
-        self.model: keras.Model = model
-        #: The registered name of the model, or ``None`` for a model built by hand.
-        self.model_name: str | None = _registered_name(model)
-
         if isinstance(recipe, Recipe):
             chosen: Recipe | None = recipe
-        elif self.model_name is not None:
-            recipes = recipes_of(_registry.get(self.model_name))
-            chosen = pick_recipe(self.model_name, recipes, recipe)
+        elif name is not None:
+            chosen = pick_recipe(name, recipes_of(_registry.get(name)), recipe)
         elif recipe is not None:
             raise InvalidArgumentError(
                 f"Invalid value for argument `recipe`. A model built by hand has no named "
@@ -186,11 +185,29 @@ class Trainer:
         else:
             chosen = None
         base = chosen or GENERIC_RECIPE
+        wanted = precision or base.precision or "float32"
+        resolved = resolve_precision(wanted)
+        if isinstance(model, str):
+            with self._scope(), policy(resolved):
+                model = build(model)
+        elif precision not in (None, "auto") and model.dtype_policy.name != resolved:
+            raise InvalidArgumentError(
+                f"The model was built with the {model.dtype_policy.name!r} dtype policy, "
+                f"not {resolved!r}. Pass the model's name instead, or build it inside "
+                f"`with mnistkit.precision.policy({resolved!r}):`."
+            )
+        else:
+            resolved = model.dtype_policy.name
+        #: The model being trained (a plain ``keras.Model``).
+        self.model: keras.Model = model
+        #: The registered name of the model, or ``None`` for a model built by hand.
+        self.model_name: str | None = name
         #: The recipe in force, the model's with the settings given here applied.
         self.recipe: Recipe = base.replace(
             optimizer=optimizer if isinstance(optimizer, str) else None,
             learning_rate=learning_rate,
             keep_prob=self.keep_prob,
+            precision=resolved,
         )
         self._optimizer = optimizer if isinstance(optimizer, keras.optimizers.Optimizer) else None
         self._loss = loss

@@ -32,9 +32,11 @@ def read_data_sets(
 ) -> Datasets:
     """Load MNIST as the TensorFlow 1 ``read_data_sets`` did, without downloading.
 
-    If ``train_dir`` holds the four IDX files (gzipped or not), they are read;
-    otherwise the copy embedded in mnistkit is used. Nothing is downloaded and nothing
-    is written: ``train_dir`` is not created if it does not exist.
+    If ``train_dir`` holds the four IDX files (gzipped or not), they are read; if it
+    holds none of them (or does not exist), the copy embedded in mnistkit is used. A
+    folder with only some of the files is an error rather than a silent switch to the
+    embedded copy. Nothing is downloaded and nothing is written: ``train_dir`` is not
+    created if it does not exist.
 
     Args:
         train_dir: The folder of the IDX files, such as ``"MNIST_data/"``.
@@ -54,6 +56,7 @@ def read_data_sets(
 
     Raises:
         InvalidArgumentError: If ``fake_data`` is true or ``dtype`` is not float32.
+        DataNotFoundError: If ``train_dir`` holds some of the IDX files but not all.
         DataFormatError: If a file in ``train_dir`` is malformed.
 
     Example:
@@ -74,7 +77,8 @@ def read_data_sets(
             "Invalid value for argument `dtype`. Expected float32. "
             f"Received: dtype={dtype!r}"
         )
-    source = train_dir if has_idx_files(train_dir) else None
+    # With any of the files present the folder is read, and the loader names a missing one.
+    source = train_dir if has_idx_files(train_dir, every=False) else None
     return mnist(
         one_hot=one_hot, validation_size=validation_size, flatten=reshape, source=source, seed=seed
     )

@@ -1,0 +1,172 @@
+"""Benchmarks: mnistkit's Trainer against plain Keras, and the figures users feel.
+
+Run from the repository root, with mnistkit installed::
+
+    python benchmarks/run.py                  # throughput pairs, load, predict, CLI start-up
+    python benchmarks/run.py --rounds 5       # more pairs, a steadier median
+    python benchmarks/run.py --time-to-accuracy    # also train the recipes to the end
+
+Training is measured in separate processes, alternating mnistkit and plain Keras on the
+same model, data, batch size and number of steps; the ratio reported is the median of
+the per-round ratios (mnistkit / Keras examples per second), since these machines are
+shared and absolute times drift. The table is printed and the figures are written as
+JSON (``benchmarks/results/latest.json`` unless ``--output`` says otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+WORKERS = HERE / "workers.py"
+
+#: The throughput comparisons: the tutorial's batch sizes, on a fixed number of examples.
+PAIRS = {
+    "softmax": {"epochs": 2, "batch_size": 100, "examples": 55_000},
+    "deep_cnn": {"epochs": 1, "batch_size": 50, "examples": 10_000},
+}
+
+
+def work(task: str, **options: Any) -> dict[str, Any]:
+    """Run one measurement in a fresh process and return its JSON result."""
+    command = [sys.executable, str(WORKERS), task]
+    for key, value in options.items():
+        if value is not None:
+            command += [f"--{key.replace('_', '-')}", str(value)]
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark worker failed: {' '.join(command)}\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def throughput(rounds: int, precision: str) -> dict[str, Any]:
+    """Alternate mnistkit and plain Keras on each model; return rounds and median ratios."""
+    results: dict[str, Any] = {}
+    for model, settings in PAIRS.items():
+        pairs = []
+        for round_index in range(rounds):
+            order = ("mnistkit", "keras") if round_index % 2 == 0 else ("keras", "mnistkit")
+            measured = {
+                side: work(side, model=model, precision=precision, **settings) for side in order
+            }
+            ratio = (
+                measured["mnistkit"]["examples_per_second"]
+                / measured["keras"]["examples_per_second"]
+            )
+            pairs.append({**measured, "ratio": round(ratio, 3)})
+            print(
+                f"  {model} round {round_index + 1}: mnistkit "
+                f"{measured['mnistkit']['examples_per_second']:.0f}/s, keras "
+                f"{measured['keras']['examples_per_second']:.0f}/s, ratio {ratio:.3f}",
+                flush=True,
+            )
+        results[model] = {
+            "settings": {**settings, "precision": precision},
+            "rounds": pairs,
+            "median_ratio": round(statistics.median(p["ratio"] for p in pairs), 3),
+        }
+    return results
+
+
+def time_to_accuracy(recipes: list[tuple[str, str]]) -> dict[str, Any]:
+    """Train each (model, recipe) to the end of its recipe; return time and accuracy."""
+    results = {}
+    for model, recipe in recipes:
+        result = work("mnistkit", model=model, recipe=recipe, precision="default")
+        results[f"{model}/{recipe}"] = result
+        print(
+            f"  {model} recipe {recipe}: {result['test_accuracy']:.4f} in {result['seconds']} s",
+            flush=True,
+        )
+    return results
+
+
+def table(report: dict[str, Any]) -> str:
+    """Format the report as a plain-text table."""
+    rows = [("figure", "value")]
+    for model, result in report["throughput"].items():
+        last = result["rounds"][-1]
+        rows.append((f"{model}: ratio mnistkit/keras (median)", f"{result['median_ratio']:.3f}"))
+        rows.append(
+            (
+                f"{model}: examples/s mnistkit, keras (last round)",
+                f"{last['mnistkit']['examples_per_second']:.0f}, "
+                f"{last['keras']['examples_per_second']:.0f}",
+            )
+        )
+        rows.append(
+            (
+                f"{model}: test accuracy mnistkit, keras (last round)",
+                f"{last['mnistkit']['test_accuracy']:.4f}, {last['keras']['test_accuracy']:.4f}",
+            )
+        )
+    for key, value in {**report["load"], **report["predict"], **report["cli"]}.items():
+        rows.append((key.replace("_", " "), str(value)))
+    for key, value in report.get("time_to_accuracy", {}).items():
+        rows.append(
+            (f"time to accuracy {key}", f"{value['test_accuracy']:.4f} in {value['seconds']} s")
+        )
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="pairs per model (default 3)")
+    parser.add_argument(
+        "--precision", default="float32", help="precision of both sides of the pairs"
+    )
+    parser.add_argument(
+        "--time-to-accuracy",
+        action="store_true",
+        help="also train softmax/default and deep_cnn/fast to the end",
+    )
+    parser.add_argument(
+        "--full", action="store_true", help="with --time-to-accuracy, deep_cnn/default too"
+    )
+    parser.add_argument("--output", type=Path, default=HERE / "results" / "latest.json")
+    options = parser.parse_args()
+
+    started = time.time()
+    report: dict[str, Any] = {
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.machine(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    print("throughput, alternating mnistkit and plain Keras:", flush=True)
+    report["throughput"] = throughput(options.rounds, options.precision)
+    print("load, predict and start-up:", flush=True)
+    report["load"] = work("load")
+    report["predict"] = work("predict", model="deep_cnn")
+    report["cli"] = work("cli")
+    if options.time_to_accuracy:
+        print("time to accuracy:", flush=True)
+        recipes = [("softmax", "default"), ("deep_cnn", "fast")]
+        if options.full:
+            recipes.append(("deep_cnn", "default"))
+        report["time_to_accuracy"] = time_to_accuracy(recipes)
+    report["wall_seconds"] = round(time.time() - started, 1)
+    print()
+    print(table(report))
+    options.output.parent.mkdir(parents=True, exist_ok=True)
+    options.output.write_text(json.dumps(report, indent=2))
+    print(f"\nJSON written to {options.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

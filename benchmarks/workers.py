@@ -1,0 +1,208 @@
+"""One measurement per process, for benchmarks/run.py; prints one JSON object.
+
+Each training measurement runs in a fresh process so that neither side inherits the
+other's compiled functions, caches or memory. The plain-Keras side is written the way a
+Keras user writes it: arrays from ``mnist.npz``, ``model.compile`` and ``model.fit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+NPZ = Path(__file__).resolve().parents[1] / "src" / "mnistkit" / "data" / "mnist.npz"
+
+
+def train_keras(
+    model: str, epochs: int, batch_size: int, precision: str, examples: int
+) -> dict[str, Any]:
+    """Plain Keras: the tutorial's model and optimizer, ``fit`` on NumPy arrays."""
+    import keras
+    import numpy as np
+
+    from mnistkit import build
+
+    if precision != "float32":
+        keras.mixed_precision.set_global_policy(precision)
+    with np.load(NPZ) as data:
+        x_train = data["x_train"][5000 : 5000 + examples].astype("float32")[..., None] / 255.0
+        y_train = data["y_train"][5000 : 5000 + examples]
+        x_test = data["x_test"].astype("float32")[..., None] / 255.0
+        y_test = data["y_test"]
+    keras.utils.set_random_seed(0)
+    net = build(model)
+    optimizer = keras.optimizers.SGD(0.5) if model == "softmax" else keras.optimizers.Adam(1e-4)
+    net.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    started = time.perf_counter()
+    net.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=0)
+    seconds = time.perf_counter() - started
+    _, accuracy = net.evaluate(x_test, y_test, batch_size=1000, verbose=0)
+    steps = epochs * math.ceil(len(x_train) / batch_size)
+    return _training_result(steps, batch_size, seconds, accuracy)
+
+
+def train_mnistkit(
+    model: str, epochs: int, batch_size: int, precision: str, examples: int, recipe: str | None
+) -> dict[str, Any]:
+    """mnistkit's Trainer with its default settings (or a named recipe)."""
+    from mnistkit import Split, Trainer, load_dataset
+
+    mnist = load_dataset("mnist")
+    train = mnist.train
+    if examples < train.num_examples:
+        train = Split(train.raw_images[:examples], train.labels[:examples])
+    options: dict[str, Any] = {"seed": 0, "recipe": recipe}
+    if precision != "default":
+        options["precision"] = precision
+    trainer = Trainer(model, **options)
+    length = {} if recipe else {"epochs": epochs, "batch_size": batch_size}
+    started = time.perf_counter()
+    trainer.fit(train, verbose=0, **length)
+    seconds = time.perf_counter() - started
+    accuracy = trainer.evaluate(mnist.test)["accuracy"]
+    return _training_result(
+        trainer.metadata["steps"], trainer.metadata["batch_size"], seconds, accuracy
+    )
+
+
+def _training_result(
+    steps: int, batch_size: int, seconds: float, accuracy: float
+) -> dict[str, Any]:
+    return {
+        "steps": steps,
+        "batch_size": batch_size,
+        "seconds": round(seconds, 3),
+        "examples_per_second": round(steps * batch_size / seconds, 1),
+        "test_accuracy": round(float(accuracy), 4),
+    }
+
+
+def load() -> dict[str, Any]:
+    """Seconds to import mnistkit and load the embedded MNIST as float images."""
+    started = time.perf_counter()
+    from mnistkit import load_dataset
+
+    imported = time.perf_counter()
+    mnist = load_dataset("mnist")
+    loaded = time.perf_counter()
+    _ = mnist.train.images, mnist.test.images
+    scaled = time.perf_counter()
+    return {
+        "import_seconds": round(imported - started, 3),
+        "load_seconds": round(loaded - imported, 3),
+        "load_and_scale_seconds": round(scaled - imported, 3),
+    }
+
+
+def predict(model: str) -> dict[str, Any]:
+    """Latency of one image and throughput of 10,000, Trainer.predict against Keras's."""
+    import numpy as np
+
+    from mnistkit import Trainer, load_dataset
+
+    images = load_dataset("mnist").test.images
+    trainer = Trainer(model, seed=0)
+    one = images[:1]
+    trainer.predict(one)
+    trainer.model.predict(one, verbose=0)
+
+    def median_ms(function: Any, repeats: int = 50) -> float:
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            function()
+            times.append(time.perf_counter() - started)
+        return round(statistics.median(times) * 1000, 3)
+
+    def per_second(function: Any) -> float:
+        started = time.perf_counter()
+        function()
+        return round(len(images) / (time.perf_counter() - started), 1)
+
+    np.testing.assert_allclose(
+        trainer.predict(one), _softmax(trainer.model.predict(one, verbose=0)), atol=1e-5
+    )
+    return {
+        "single_image_ms": median_ms(lambda: trainer.predict(one)),
+        "keras_single_image_ms": median_ms(lambda: trainer.model.predict(one, verbose=0)),
+        "batch_images_per_second": per_second(lambda: trainer.predict(images)),
+        "keras_batch_images_per_second": per_second(
+            lambda: trainer.model.predict(images, batch_size=1024, verbose=0)
+        ),
+    }
+
+
+def _softmax(logits: Any) -> Any:
+    import numpy as np
+
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def cli() -> dict[str, Any]:
+    """Wall seconds of ``mnistkit --help``, ``--version`` and ``models`` (median of 5)."""
+    result = {}
+    for name, arguments in {
+        "help": ["--help"],
+        "version": ["--version"],
+        "models": ["models"],
+    }.items():
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "mnistkit", *arguments], check=True, capture_output=True
+            )
+            times.append(time.perf_counter() - started)
+        result[f"cli_{name}_seconds"] = round(statistics.median(times), 3)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("task", choices=["keras", "mnistkit", "load", "predict", "cli"])
+    parser.add_argument("--model", default="softmax")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--precision", default="float32")
+    parser.add_argument("--recipe", default=None)
+    parser.add_argument("--examples", type=int, default=55_000)
+    options = parser.parse_args()
+    if options.task == "keras":
+        result = train_keras(
+            options.model, options.epochs, options.batch_size, options.precision, options.examples
+        )
+    elif options.task == "mnistkit":
+        result = train_mnistkit(
+            options.model,
+            options.epochs,
+            options.batch_size,
+            options.precision,
+            options.examples,
+            options.recipe,
+        )
+    elif options.task == "load":
+        result = load()
+    elif options.task == "predict":
+        result = predict(options.model)
+    else:
+        result = cli()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

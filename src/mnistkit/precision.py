@@ -1,0 +1,104 @@
+"""Computation precision: float32, or mixed precision where the hardware runs it fast.
+
+Under a mixed policy, layers compute in bfloat16 or float16 while their variables stay
+float32; the built-in models keep their logits in float32, so the loss is exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+
+from mnistkit.errors import InvalidArgumentError
+from mnistkit.recipes import PRECISIONS
+
+__all__ = ["PRECISIONS", "fast_bfloat16", "policy", "resolve_precision"]
+
+
+def resolve_precision(precision: str) -> str:
+    """Return the Keras dtype policy name a precision setting stands for.
+
+    Args:
+        precision: One of :data:`PRECISIONS`.
+
+    Returns:
+        ``"float32"``, ``"mixed_bfloat16"`` or ``"mixed_float16"``; ``"auto"`` is
+        resolved for this machine (see :data:`~mnistkit.recipes.PRECISIONS`).
+
+    Raises:
+        InvalidArgumentError: If ``precision`` is not one of :data:`PRECISIONS`.
+
+    Example:
+        >>> resolve_precision("float32")
+        'float32'
+        >>> resolve_precision("auto") in ("float32", "mixed_bfloat16", "mixed_float16")
+        True
+    """
+    if precision not in PRECISIONS:
+        raise InvalidArgumentError(
+            f"Invalid value for argument `precision`. Expected one of {', '.join(PRECISIONS)}. "
+            f"Received: precision={precision!r}"
+        )
+    if precision != "auto":
+        return precision
+    gpu = _gpu_capability()
+    if gpu is not None:
+        if gpu >= (8, 0):
+            return "mixed_bfloat16"
+        return "mixed_float16" if gpu >= (7, 0) else "float32"
+    return "mixed_bfloat16" if fast_bfloat16() else "float32"
+
+
+@functools.cache
+def fast_bfloat16() -> bool:
+    """Return whether this machine's CPU has bfloat16 units (AMX or AVX512-BF16).
+
+    Returns:
+        ``True`` where ``/proc/cpuinfo`` lists ``amx_bf16`` or ``avx512_bf16``.
+    """
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = set(info.split())
+    return bool(flags & {"amx_bf16", "avx512_bf16"})
+
+
+def _gpu_capability() -> tuple[int, int] | None:
+    import tensorflow as tf
+
+    capabilities = [
+        tf.config.experimental.get_device_details(device).get("compute_capability")
+        for device in tf.config.list_physical_devices("GPU")
+    ]
+    known = [c for c in capabilities if c]
+    return min(known) if known else None
+
+
+@contextlib.contextmanager
+def policy(name: str) -> Iterator[None]:
+    """Build Keras layers under the dtype policy ``name`` inside the block.
+
+    Args:
+        name: A Keras dtype policy name, such as ``"mixed_bfloat16"``.
+
+    Yields:
+        Nothing; the previous global policy is restored on exit.
+
+    Example:
+        >>> from mnistkit import build
+        >>> with policy("mixed_bfloat16"):
+        ...     model = build("softmax")
+        >>> model.dtype_policy.name, model.get_layer("logits").dtype_policy.name
+        ('mixed_bfloat16', 'float32')
+    """
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
