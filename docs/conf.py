@@ -37,6 +37,7 @@ extensions = [
     "myst_parser",
     "api_coverage",
     "argparse_reference",
+    "docstring_checks",
 ]
 
 source_suffix = {".rst": "restructuredtext"}
@@ -94,5 +95,3 @@ doctest_test_doctest_blocks = "default"
 html_theme = "furo"
 html_title = f"mnistkit {release}"
 html_theme_options = {"navigation_with_keys": True}
-pygments_style = "sphinx"
-pygments_dark_style = "monokai"

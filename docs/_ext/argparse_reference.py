@@ -36,7 +36,28 @@ _INDENT = "   "
 
 def _escape(text: str) -> str:
     """Return plain text with every reST markup character escaped."""
-    return re.sub(r"([\\`*_|\[\]<>:])", r"\\\1", text)
+    return re.sub(r"([\\`*_|\[\]<>:-])", r"\\\1", text)
+
+
+def _inline(text: str) -> str:
+    """Return help text as reST: `quoted` commands and --options as code, the rest plain.
+
+    Escaping ``-`` also keeps Sphinx's smart quotes from turning ``--`` into a dash.
+    """
+    parts = []
+    for index, part in enumerate(re.split(r"`([^`]+)`", text)):
+        if index % 2:
+            parts.append(_literal(part))
+            continue
+        for piece in re.split(r"((?<![\w-])--?[A-Za-z][\w-]*)", part):
+            literal = piece.startswith("-") and len(piece) > 1
+            parts.append(_literal(piece) if literal else _escape(piece))
+    return "".join(parts)
+
+
+def _literal(text: str) -> str:
+    # Escaped spaces, which reST drops, let the literal touch a letter or a bracket.
+    return f"\\ ``{text}``\\ "
 
 
 def _paragraphs(text: str, *, raw: bool) -> list[str]:
@@ -56,7 +77,7 @@ def _paragraphs(text: str, *, raw: bool) -> list[str]:
             lines += [_INDENT + row for row in textwrap.dedent("\n".join(rows[1:])).splitlines()]
             lines += [""]
         else:
-            lines += [_escape(" ".join(block.split())), ""]
+            lines += [_inline(" ".join(block.split())), ""]
     return lines
 
 
@@ -99,7 +120,7 @@ def _help(parser: argparse.ArgumentParser, action: argparse.Action) -> str:
         and default not in (None, False, argparse.SUPPRESS)
         and "default" not in text.lower()
     )
-    escaped = _escape(" ".join(text.split()))
+    escaped = _inline(" ".join(text.split()))
     if shows_default:
         escaped += f" (default: ``{default}``)"
     return escaped.strip()
@@ -141,7 +162,7 @@ def _section(parser: argparse.ArgumentParser, *, level: int, summary: str, top: 
         for names, text, subparser in commands:
             aliases = f" (alias: {', '.join(names[1:])})" if len(names) > 1 else ""
             lines += [f":ref:`{names[0]} <{_label(subparser)}>`{aliases}"]
-            lines += [f"{_INDENT}{_escape(text) or '(no description)'}", ""]
+            lines += [f"{_INDENT}{_inline(text) or '(no description)'}", ""]
     if parser.epilog:
         lines += _paragraphs(parser.epilog, raw=raw)
     for _, text, subparser in commands:
