@@ -381,18 +381,23 @@ def test_interrupted_train_exits_130_and_resumes_to_the_end(tmp_path: Path) -> N
 
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
-    resume = stderr.strip().splitlines()[-1].strip()
-    assert resume.endswith(f"--output {folder} --resume")
+    printed = stderr.strip().splitlines()[-1].strip()
+    expected = [sys.executable, "-m", "mnistkit", *command, "--output", str(folder), "--resume"]
+    assert shlex.split(printed) == expected
     assert not (folder / "metrics.json").exists()
     interrupted_at = json.loads((folder / "checkpoints" / "state.json").read_text())["step"]
     assert 0 <= interrupted_at < 3000
 
-    resumed = subprocess.run(shlex.split(resume), capture_output=True, text=True, timeout=120)
+    changed = run_cli("train", "softmax", "--steps", "5000", "--output", folder, "--resume")
+
+    assert "belongs to a different run" in assert_one_line_error(changed, 1)
+
+    resumed = run_cli("train", "softmax", "--output", folder, "--resume")  # settings kept
 
     assert resumed.returncode == 0, resumed.stderr
     assert "(resuming)" in resumed.stdout
     metrics: dict[str, Any] = json.loads((folder / "metrics.json").read_text())
-    assert metrics["steps"] == 3000
+    assert (metrics["steps"], metrics["batch_size"]) == (3000, 50)
     assert metrics["test_accuracy"] > 0.85
     steps = [int(row.split(",")[0]) for row in (folder / "history.csv").read_text().split()[1:]]
     assert steps == sorted(set(steps))

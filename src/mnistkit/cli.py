@@ -386,6 +386,14 @@ def _add_train(commands: Any) -> None:
         help="print the accuracy on the current batch every N steps (default: ten times "
         "a run; once an epoch with --epochs)",
     )
+    run.add_argument(
+        "--strategy",
+        choices=("mirrored", "multiworker"),
+        help="train on several devices: mirrored, on every GPU of this machine; "
+        "multiworker, on the machines that the TF_CONFIG environment variable lists, each "
+        "running the same command with an --output folder they all reach. --batch-size "
+        "stays the global batch, split among the devices",
+    )
 
 
 def _add_evaluate(commands: Any) -> None:
@@ -784,17 +792,27 @@ def _train(args: argparse.Namespace) -> int:
             _usage_error(args, f"argument --recipe: {error}")
     if args.resume and args.output is None:
         _usage_error(args, "argument --resume: needs --output DIR, the folder of the run")
+    if args.strategy == "multiworker" and args.output is None:
+        _usage_error(args, "argument --strategy: multiworker needs --output DIR, on every worker")
+    strategy = _make_strategy(args)
+    # Every worker trains; only the chief writes the run folder, the others a scratch copy.
+    scratch = strategy is not None and not strategy.extended.should_checkpoint
 
     given = {name: getattr(args, name) for name in _SETTINGS}
     if args.resume:
         folder: Path = args.output
         settings, seconds_before = _resumed_settings(args.model, folder, given)
+    elif scratch:
+        folder, settings, seconds_before = args.output, given, 0.0
     else:
         folder = _fresh_folder(args.model, args.output)
         settings, seconds_before = given, 0.0
     resume_command = _command_line(args, folder, resume=True)
     try:
-        return _run_training(args, folder, settings, seconds_before)
+        if scratch:
+            with tempfile.TemporaryDirectory(prefix="mnistkit-worker-") as copy:
+                return _run_training(args, Path(copy), settings, seconds_before, strategy)
+        return _run_training(args, folder, settings, seconds_before, strategy)
     except KeyboardInterrupt:
         print(
             f"{PROG}: interrupted; resume the run in {folder} with:\n  {resume_command}",
@@ -802,7 +820,7 @@ def _train(args: argparse.Namespace) -> int:
         )
         return EXIT_INTERRUPTED
     except Exception:
-        if not args.resume and not any(folder.iterdir()):
+        if not args.resume and not scratch and not any(folder.iterdir()):
             folder.rmdir()  # a run that failed before writing anything leaves no folder
         raise
 
@@ -884,7 +902,26 @@ def _effective_recipe(args: argparse.Namespace, settings: dict[str, Any]) -> Rec
     return recipe
 
 
-def _make_trainer(args: argparse.Namespace, settings: dict[str, Any], recipe: Recipe) -> Trainer:
+def _make_strategy(args: argparse.Namespace) -> Any:
+    """Return the ``tf.distribute`` strategy that --strategy names, or ``None``.
+
+    Made before TensorFlow runs anything: the multi-worker strategy sets up the
+    runtime's collective operations, which must come first.
+    """
+    if args.strategy is None:
+        return None
+    _import_tensorflow(debug=args.debug)
+    from mnistkit._distribute import make_strategy
+
+    try:
+        return make_strategy(args.strategy)
+    except InvalidArgumentError as error:
+        _usage_error(args, f"argument --strategy: {error}")
+
+
+def _make_trainer(
+    args: argparse.Namespace, settings: dict[str, Any], recipe: Recipe, strategy: Any
+) -> Trainer:
     from mnistkit.training import Trainer
 
     try:
@@ -896,6 +933,7 @@ def _make_trainer(args: argparse.Namespace, settings: dict[str, Any], recipe: Re
             keep_prob=settings.get("keep_prob"),
             seed=settings.get("seed"),
             deterministic=bool(settings.get("deterministic")),
+            strategy=strategy,
             recipe=recipe,
         )
     except InvalidArgumentError as error:
@@ -904,7 +942,11 @@ def _make_trainer(args: argparse.Namespace, settings: dict[str, Any], recipe: Re
 
 
 def _run_training(
-    args: argparse.Namespace, folder: Path, settings: dict[str, Any], seconds_before: float
+    args: argparse.Namespace,
+    folder: Path,
+    settings: dict[str, Any],
+    seconds_before: float,
+    strategy: Any,
 ) -> int:
     import numpy as np
 
@@ -916,21 +958,25 @@ def _run_training(
     dataset = settings.get("dataset") or "mnist"
     data = _load_data(dataset)
     recipe = _effective_recipe(args, settings)
-    trainer = _make_trainer(args, settings, recipe)
+    trainer = _make_trainer(args, settings, recipe, strategy)
     steps_per_epoch = math.ceil(data.train.num_examples / recipe.batch_size)
     total = recipe.steps if recipe.steps is not None else recipe.epochs * steps_per_epoch  # type: ignore[operator]
     log_every = settings.get("log_every")
     if log_every is None and recipe.steps is not None:
         log_every = max(1, total // 10)
-    checkpoints = folder / runs.CHECKPOINT_DIR
+    checkpoints = (args.output or folder) / runs.CHECKPOINT_DIR  # the chief's, for all
     resume = bool(args.resume) and _checkpoints.exists(checkpoints)
+    settings = {**settings, "seed": trainer.seed}
+    run_file = folder / runs.RUN_FILE
+    previous = runs.read_json(run_file) if resume and run_file.exists() else {}
     record = {
         "model": args.model,
-        "command": _command_line(args, folder, resume=False),
-        "settings": {**settings, "seed": trainer.seed},
+        "command": previous.get("command") or _command_line(args, folder, resume=False),
+        # A resumed run's settings replace the saved ones once its checkpoint accepts them.
+        "settings": previous.get("settings") or settings,
         "train_seconds": seconds_before,
     }
-    runs.write_json(folder / runs.RUN_FILE, record)
+    runs.write_json(run_file, record)
     history_rows: list[dict[str, Any]] = []
     if resume:
         # Rows past the checkpoint are logged again as the run goes over those steps.
@@ -953,6 +999,7 @@ def _run_training(
         flush=True,
     )
     started = time.perf_counter()
+    accepted = False
     try:
         trainer.fit(
             data.train,
@@ -967,9 +1014,15 @@ def _run_training(
             resume=resume,
             verbose=1 if sys.stdout.isatty() else 2,
         )
+        accepted = True
+    except KeyboardInterrupt:
+        accepted = True
+        raise
     finally:
         record["train_seconds"] = seconds_before + time.perf_counter() - started
-        runs.write_json(folder / runs.RUN_FILE, record)
+        if accepted:
+            record["settings"] = settings
+        runs.write_json(run_file, record)
     train_seconds = float(record["train_seconds"])
 
     result = trainer.evaluate(data.test)
