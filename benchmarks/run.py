@@ -9,8 +9,11 @@ Run from the repository root, with mnistkit installed::
 Training is measured in separate processes, alternating mnistkit and plain Keras on the
 same model, data, batch size and number of steps; the ratio reported is the median of
 the per-round ratios (mnistkit / Keras examples per second), since these machines are
-shared and absolute times drift. The table is printed and the figures are written as
-JSON (``benchmarks/results/latest.json`` unless ``--output`` says otherwise).
+shared and absolute times drift. Both sides run pinned to the same CPU (``--cpus 0``):
+on a shared two-core machine a process's second core comes and goes, which swings a
+single run by half; ``--cpus all`` measures on every core. The table is printed and
+the figures are written as JSON (``benchmarks/results/latest.json`` unless
+``--output`` says otherwise).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ def work(task: str, **options: Any) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def throughput(rounds: int, precision: str) -> dict[str, Any]:
+def throughput(rounds: int, precision: str, cpus: str) -> dict[str, Any]:
     """Alternate mnistkit and plain Keras on each model; return rounds and median ratios."""
     results: dict[str, Any] = {}
     for model, settings in PAIRS.items():
@@ -57,7 +60,8 @@ def throughput(rounds: int, precision: str) -> dict[str, Any]:
         for round_index in range(rounds):
             order = ("mnistkit", "keras") if round_index % 2 == 0 else ("keras", "mnistkit")
             measured = {
-                side: work(side, model=model, precision=precision, **settings) for side in order
+                side: work(side, model=model, precision=precision, cpus=cpus, **settings)
+                for side in order
             }
             ratio = (
                 measured["mnistkit"]["examples_per_second"]
@@ -71,7 +75,7 @@ def throughput(rounds: int, precision: str) -> dict[str, Any]:
                 flush=True,
             )
         results[model] = {
-            "settings": {**settings, "precision": precision},
+            "settings": {**settings, "precision": precision, "cpus": cpus},
             "rounds": pairs,
             "median_ratio": round(statistics.median(p["ratio"] for p in pairs), 3),
         }
@@ -134,6 +138,9 @@ def main() -> int:
     parser.add_argument(
         "--full", action="store_true", help="with --time-to-accuracy, deep_cnn/default too"
     )
+    parser.add_argument(
+        "--cpus", default="0", help="CPUs the training pairs run on: 0 (default), 0,1 or all"
+    )
     parser.add_argument("--output", type=Path, default=HERE / "results" / "latest.json")
     options = parser.parse_args()
 
@@ -148,7 +155,7 @@ def main() -> int:
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     print("throughput, alternating mnistkit and plain Keras:", flush=True)
-    report["throughput"] = throughput(options.rounds, options.precision)
+    report["throughput"] = throughput(options.rounds, options.precision, options.cpus)
     print("load, predict and start-up:", flush=True)
     report["load"] = work("load")
     report["predict"] = work("predict", model="deep_cnn")

@@ -181,7 +181,10 @@ def main() -> None:
     parser.add_argument("--precision", default="float32")
     parser.add_argument("--recipe", default=None)
     parser.add_argument("--examples", type=int, default=55_000)
+    parser.add_argument("--cpus", default="all", help="CPUs to run on, such as 0 or 0,1")
     options = parser.parse_args()
+    if options.cpus != "all":  # before TensorFlow sizes its thread pools
+        os.sched_setaffinity(0, {int(cpu) for cpu in options.cpus.split(",")})
     if options.task == "keras":
         result = train_keras(
             options.model, options.epochs, options.batch_size, options.precision, options.examples

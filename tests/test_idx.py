@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
 
@@ -73,6 +74,15 @@ def test_compress_argument_overrides_the_file_name(tmp_path: Path) -> None:
     # The reader trusts the content, not the name.
     np.testing.assert_array_equal(read_idx(tmp_path / "gzipped-idx1-ubyte"), array)
     np.testing.assert_array_equal(read_idx(tmp_path / "plain.gz"), array)
+
+
+def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    mask = os.umask(0o022)
+    try:
+        write_idx(tmp_path / "labels-idx1-ubyte", np.arange(3, dtype=np.uint8))
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "labels-idx1-ubyte").stat().st_mode & 0o777 == 0o644
 
 
 def test_write_idx_creates_missing_folders(tmp_path: Path) -> None:

@@ -143,6 +143,7 @@ def test_interrupted_deterministic_run_resumes_to_identical_weights(data, tmp_pa
     for expected, actual in zip(weights_of(whole), weights_of(resumed), strict=True):
         np.testing.assert_array_equal(expected, actual)
     assert int(resumed.model.optimizer.iterations.numpy()) == 20
+    assert resumed.metadata["steps"] == 20  # the whole run's, not this process's 13
 
 
 def test_resume_refuses_a_checkpoint_of_another_run(data, tmp_path) -> None:
@@ -252,12 +253,13 @@ def test_a_tf_data_dataset_with_one_hot_labels_trains(data) -> None:
 
 def test_save_keeps_the_run_metadata_and_the_model(data, tmp_path) -> None:
     trainer = Trainer("softmax", seed=20)
-    trainer.fit(data, steps=5, verbose=0)
+    trainer.fit(data, steps=5, batch_size=40, verbose=0)
     path = trainer.save(tmp_path / "softmax.keras")
     metadata = read_metadata(path)
     assert metadata["seed"] == 20
     assert metadata["steps"] == 5
     assert metadata["recipe"]["optimizer"] == "sgd"
+    assert (metadata["recipe"]["steps"], metadata["recipe"]["batch_size"]) == (5, 40)
     assert metadata["data_checksum"] == trainer.metadata["data_checksum"]
     assert set(metadata["versions"]) >= {"mnistkit", "keras", "tensorflow", "numpy"}
     reloaded = Trainer(load_model(path), seed=20)

@@ -100,6 +100,10 @@ def shape_images(
     return images if images.dtype == np.uint8 else np.asarray(images, dtype=np.float32)
 
 
+def _scale_pair(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    return _scale_tensor(images), labels
+
+
 def _scale_tensor(images: tf.Tensor) -> tf.Tensor:
     # The same two float32 operations as scale_pixels, so both give the same bits.
     if images.dtype == tf.uint8:
@@ -165,11 +169,11 @@ def training_stream(
     images = tf.constant(arrays.images)
     labels = tf.constant(arrays.labels)
     indices = index_stream(count, batch_size=batch_size, seed=seed, start_step=start_step)
-    batches = indices.map(
-        lambda picked: (_scale_tensor(tf.gather(images, picked)), tf.gather(labels, picked)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
+
+    def gather(picked: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return _scale_tensor(tf.gather(images, picked)), tf.gather(labels, picked)
+
+    batches = indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return _sharded_by_example(batches.prefetch(tf.data.AUTOTUNE))
 
 
@@ -183,9 +187,11 @@ def index_stream(count: int, *, batch_size: int, seed: int, start_step: int) -> 
     """Return the batches of example indices that :func:`training_stream` gathers."""
     first_epoch, skip = divmod(start_step * batch_size, count)
     epochs = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max)
-    stream = epochs.flat_map(
-        lambda epoch: tf.data.Dataset.from_tensor_slices(epoch_order(count, seed, epoch))
-    )
+
+    def examples(epoch: tf.Tensor) -> tf.data.Dataset:
+        return tf.data.Dataset.from_tensor_slices(epoch_order(count, seed, epoch))
+
+    stream = epochs.flat_map(examples)
     return stream.skip(skip).batch(batch_size, drop_remainder=True)
 
 
@@ -209,5 +215,5 @@ def batch_at(arrays: Arrays, *, batch_size: int, seed: int, step: int) -> tuple[
 def evaluation_batches(arrays: Arrays, batch_size: int) -> tf.data.Dataset:
     """Return the examples in order, in batches, for evaluation."""
     dataset = tf.data.Dataset.from_tensor_slices((arrays.images, arrays.labels))
-    batches = dataset.batch(batch_size).map(lambda x, y: (_scale_tensor(x), y))
+    batches = dataset.batch(batch_size).map(_scale_pair)
     return _sharded_by_example(batches.prefetch(tf.data.AUTOTUNE))

@@ -35,7 +35,7 @@ from mnistkit.errors import (
     UnknownNameError,
 )
 from mnistkit.models import describe_models, model_recipes
-from mnistkit.recipes import Recipe, pick_recipe
+from mnistkit.recipes import OPTIMIZERS, PRECISIONS, Recipe, pick_recipe
 from mnistkit.registry import Entry, PluginConflictWarning
 
 if TYPE_CHECKING:
@@ -177,10 +177,12 @@ def _learning_rate(text: str) -> float:
 
 
 def _optimizer(text: str) -> str:
-    # The Trainer checks the name against the optimizers it knows; see _make_trainer.
-    if not text.strip().isidentifier():
-        raise argparse.ArgumentTypeError(f"expected an optimizer name; received {text!r}")
-    return text.strip().lower()
+    name = text.strip().lower()
+    if name not in OPTIMIZERS:
+        raise argparse.ArgumentTypeError(
+            f"expected one of {', '.join(OPTIMIZERS)}; received {text!r}"
+        )
+    return name
 
 
 def _registered(kind: str, entry: Callable[[str], Entry]) -> Callable[[str], str]:
@@ -336,7 +338,7 @@ def _add_train(commands: Any) -> None:
         "--optimizer",
         type=_optimizer,
         metavar="NAME",
-        help="a Keras optimizer: sgd, adam, adamw, rmsprop, adagrad, nadam...",
+        help=f"a Keras optimizer: {', '.join(OPTIMIZERS)}",
     )
     settings.add_argument(
         "--learning-rate",
@@ -350,6 +352,12 @@ def _add_train(commands: Any) -> None:
         metavar="P",
         help="dropout keep probability while training, in (0, 1] (models without "
         "dropout ignore it)",
+    )
+    settings.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="computation precision: float32, mixed_bfloat16, mixed_float16, or auto "
+        "(bfloat16 where the hardware runs it fast); the tutorial recipes use float32",
     )
     settings.add_argument(
         "--seed",
@@ -777,6 +785,7 @@ _SETTINGS = (
     "optimizer",
     "learning_rate",
     "keep_prob",
+    "precision",
     "seed",
     "deterministic",
     "log_every",
@@ -890,7 +899,15 @@ def _effective_recipe(args: argparse.Namespace, settings: dict[str, Any]) -> Rec
     base = pick_recipe(args.model, model_recipes(args.model), name) or GENERIC_RECIPE
     changes = {
         key: settings.get(key)
-        for key in ("optimizer", "learning_rate", "batch_size", "steps", "epochs", "keep_prob")
+        for key in (
+            "optimizer",
+            "learning_rate",
+            "batch_size",
+            "steps",
+            "epochs",
+            "keep_prob",
+            "precision",
+        )
         if settings.get(key) is not None
     }
     recipe = base.replace(**changes)
@@ -931,6 +948,7 @@ def _make_trainer(
             optimizer=settings.get("optimizer"),
             learning_rate=settings.get("learning_rate"),
             keep_prob=settings.get("keep_prob"),
+            precision=settings.get("precision"),
             seed=settings.get("seed"),
             deterministic=bool(settings.get("deterministic")),
             strategy=strategy,

@@ -203,14 +203,14 @@ def softmax() -> keras.Model:
     ),
     fast=Recipe(
         optimizer="adam",
-        learning_rate=2e-3,
-        epochs=3,
-        batch_size=128,
+        learning_rate=3e-3,
+        epochs=4,
+        batch_size=256,
         keep_prob=0.5,
         schedule="warmup_cosine",
         precision="auto",
-        summary="99.2% in a tenth of the time: 3 epochs of 128, Adam warm-up and cosine "
-        "decay from 2e-3, bfloat16 where fast.",
+        summary="About 99.2% in a tenth of the time: 4 epochs of 256, Adam warm-up and "
+        "cosine decay from 3e-3, bfloat16 where fast.",
     ),
 )
 def deep_cnn(*, keep_prob: float = 0.5, seed: int | None = None) -> keras.Model:

@@ -15,7 +15,15 @@ from typing import Any, TypeVar
 
 from mnistkit.errors import InvalidArgumentError, UnknownNameError
 
-__all__ = ["DEFAULT_RECIPE", "PRECISIONS", "Recipe", "recipes_of", "with_recipes"]
+__all__ = [
+    "DEFAULT_RECIPE",
+    "OPTIMIZERS",
+    "PRECISIONS",
+    "Recipe",
+    "check_optimizer",
+    "recipes_of",
+    "with_recipes",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,6 +31,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_RECIPE = "default"
 
 _ATTRIBUTE = "mnistkit_recipes"
+
+#: The Keras optimizers a recipe, the Trainer and the command line accept by name.
+OPTIMIZERS = (
+    "adadelta",
+    "adafactor",
+    "adagrad",
+    "adam",
+    "adamax",
+    "adamw",
+    "ftrl",
+    "lion",
+    "nadam",
+    "rmsprop",
+    "sgd",
+)
 
 #: The computation precisions a recipe or the Trainer accepts. ``"auto"`` picks
 #: ``"mixed_bfloat16"`` where the hardware runs bfloat16 fast (CPUs with AMX or
@@ -67,6 +90,7 @@ class Recipe:
     summary: str = ""
 
     def __post_init__(self) -> None:
+        check_optimizer(self.optimizer)
         if (self.steps is None) == (self.epochs is None):
             raise InvalidArgumentError(
                 "A recipe sets exactly one of `steps` and `epochs`. "
@@ -112,6 +136,30 @@ class Recipe:
             Every field by name.
         """
         return dataclasses.asdict(self)
+
+
+def check_optimizer(name: str) -> str:
+    """Return ``name`` if it is one of :data:`OPTIMIZERS` (in any case), else raise.
+
+    Args:
+        name: A Keras optimizer name.
+
+    Returns:
+        The name, unchanged.
+
+    Raises:
+        InvalidArgumentError: If Keras has no optimizer of that name.
+
+    Example:
+        >>> check_optimizer("Adam")
+        'Adam'
+    """
+    if not isinstance(name, str) or name.lower() not in OPTIMIZERS:
+        raise InvalidArgumentError(
+            "Invalid value for argument `optimizer`. Expected a Keras optimizer or one of "
+            f"{', '.join(OPTIMIZERS)}. Received: optimizer={name!r}"
+        )
+    return name
 
 
 def with_recipes(**recipes: Recipe) -> Callable[[F], F]:

@@ -417,4 +417,3 @@ def _dist_summary(point: importlib.metadata.EntryPoint) -> str:
     meta: Mapping[str, Any] | None = dist.metadata if dist is not None else None  # type: ignore[assignment]
     summary = (meta.get("Summary") if meta is not None else None) or ""
     return str(summary)
-

@@ -27,7 +27,7 @@ from mnistkit.errors import CheckpointError, InvalidArgumentError, TrainingDiver
 from mnistkit.layers import _dropout_layers, get_keep_prob, set_keep_prob, validate_keep_prob
 from mnistkit.models import NAME_ATTRIBUTE, _registry, build, list_models
 from mnistkit.precision import policy, resolve_precision
-from mnistkit.recipes import Recipe, pick_recipe, recipes_of
+from mnistkit.recipes import Recipe, check_optimizer, pick_recipe, recipes_of
 from mnistkit.saving import save_model
 
 __all__ = ["Trainer"]
@@ -37,20 +37,6 @@ GENERIC_RECIPE = Recipe(
     optimizer="adam", learning_rate=1e-3, batch_size=32, epochs=1, summary="Generic settings."
 )
 
-_OPTIMIZERS = (
-    "adadelta",
-    "adafactor",
-    "adagrad",
-    "adam",
-    "adamax",
-    "adamw",
-    "ftrl",
-    "lamb",
-    "lion",
-    "nadam",
-    "rmsprop",
-    "sgd",
-)
 _EVALUATION_BATCH = 1000
 
 
@@ -140,11 +126,7 @@ class Trainer:
                 f"Received: learning_rate={learning_rate!r}"
             )
         if isinstance(optimizer, str):
-            if optimizer.lower() not in _OPTIMIZERS:
-                raise InvalidArgumentError(
-                    "Invalid value for argument `optimizer`. Expected a Keras optimizer or one "
-                    f"of {', '.join(_OPTIMIZERS)}. Received: optimizer={optimizer!r}"
-                )
+            check_optimizer(optimizer)
         elif optimizer is not None and not isinstance(optimizer, keras.optimizers.Optimizer):
             raise InvalidArgumentError(
                 "Invalid value for argument `optimizer`. Expected a name or a Keras optimizer. "
@@ -214,7 +196,7 @@ class Trainer:
         self._metrics = list(metrics)
         self._compiled_steps: int | None = None
         self._runs = 0
-        self._steps_trained = 0
+        self._last_recipe: Recipe | None = None
         self._last_batch_size: int | None = None
         self._data_checksum: str | None = None
         self._predict_fn: Any = None
@@ -329,6 +311,8 @@ class Trainer:
         }
         directory = None if checkpoint_dir is None else Path(checkpoint_dir)
         self._compile(total)
+        # Read before a checkpoint, saved mid-training, brings back the training value.
+        previous_keep_prob = get_keep_prob(self.model)
         start = 0
         if directory is not None:
             if resume:
@@ -344,9 +328,9 @@ class Trainer:
                 )
         self._runs += 1
         self._last_batch_size = size
+        self._last_recipe = recipe
         self._data_checksum = None if arrays is None else arrays.checksum
 
-        previous_keep_prob = get_keep_prob(self.model)
         train_keep_prob = self.recipe.keep_prob or previous_keep_prob
         if train_keep_prob is not None:
             set_keep_prob(self.model, train_keep_prob)
@@ -400,13 +384,11 @@ class Trainer:
             if directory is not None:
                 step = progress.save()
                 print(
-                    f"\nInterrupted at step {step}; checkpoint saved in {directory}. "
-                    "Resume with resume=True.",
+                    f"\nInterrupted at step {step}; checkpoint saved in {directory}.",
                     file=sys.stderr,
                 )
             raise
         finally:
-            self._steps_trained += progress.step() - start
             if previous_keep_prob is not None:
                 set_keep_prob(self.model, previous_keep_prob)
         if progress.diverged is not None:
@@ -526,10 +508,10 @@ class Trainer:
 
         return {
             "model": self.model_name or self.model.name,
-            "recipe": self.recipe.as_dict(),
+            "recipe": (self._last_recipe or self.recipe).as_dict(),
             "seed": self.seed,
             "deterministic": self.deterministic,
-            "steps": self._steps_trained,
+            "steps": _iterations(self.model),
             "batch_size": self._last_batch_size,
             "data_checksum": self._data_checksum,
             "versions": {
@@ -617,12 +599,14 @@ class Trainer:
                 outputs = model(images, training=training)
                 return tf.nn.softmax(outputs) if logits else outputs
 
-            self._predict_fn = tf.function(
-                lambda images: probabilities(images, False), input_signature=[spec]
-            )
-            self._sample_fn = tf.function(
-                lambda images: probabilities(images, True), input_signature=[spec]
-            )
+            def deterministic(images: tf.Tensor) -> tf.Tensor:
+                return probabilities(images, False)
+
+            def stochastic_(images: tf.Tensor) -> tf.Tensor:
+                return probabilities(images, True)
+
+            self._predict_fn = tf.function(deterministic, input_signature=[spec])
+            self._sample_fn = tf.function(stochastic_, input_signature=[spec])
         function = self._sample_fn if stochastic else self._predict_fn
         parts = [
             function(tf.constant(x[i : i + batch_size])).numpy()
