@@ -52,10 +52,11 @@ def work(task: str, **options: Any) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def throughput(rounds: int, precision: str, cpus: str) -> dict[str, Any]:
+def throughput(rounds: int, precision: str, cpus: str, models: list[str]) -> dict[str, Any]:
     """Alternate mnistkit and plain Keras on each model; return rounds and median ratios."""
     results: dict[str, Any] = {}
-    for model, settings in PAIRS.items():
+    for model in models:
+        settings = PAIRS[model]
         pairs = []
         for round_index in range(rounds):
             order = ("mnistkit", "keras") if round_index % 2 == 0 else ("keras", "mnistkit")
@@ -126,7 +127,10 @@ def table(report: dict[str, Any]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="pairs per model (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="pairs per model (default 5)")
+    parser.add_argument(
+        "--models", nargs="+", choices=list(PAIRS), default=list(PAIRS), help="models to pair"
+    )
     parser.add_argument(
         "--precision", default="float32", help="precision of both sides of the pairs"
     )
@@ -155,7 +159,9 @@ def main() -> int:
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     print("throughput, alternating mnistkit and plain Keras:", flush=True)
-    report["throughput"] = throughput(options.rounds, options.precision, options.cpus)
+    report["throughput"] = throughput(
+        options.rounds, options.precision, options.cpus, options.models
+    )
     print("load, predict and start-up:", flush=True)
     report["load"] = work("load")
     report["predict"] = work("predict", model="deep_cnn")

@@ -184,15 +184,25 @@ def epoch_order(count: int, seed: int, epoch: Any) -> tf.Tensor:
 
 
 def index_stream(count: int, *, batch_size: int, seed: int, start_step: int) -> tf.data.Dataset:
-    """Return the batches of example indices that :func:`training_stream` gathers."""
-    first_epoch, skip = divmod(start_step * batch_size, count)
-    epochs = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max)
+    """Return the batches of example indices that :func:`training_stream` gathers.
 
-    def examples(epoch: tf.Tensor) -> tf.data.Dataset:
-        return tf.data.Dataset.from_tensor_slices(epoch_order(count, seed, epoch))
+    The stream is the concatenation of the epochs' orders, cut into batches. Each epoch
+    yields, as whole tensors, the batches that start in it, so the pipeline's work is
+    per batch, not per example.
+    """
+    orders = 2 + batch_size // count  # enough epochs to cover a batch that starts late
 
-    stream = epochs.flat_map(examples)
-    return stream.skip(skip).batch(batch_size, drop_remainder=True)
+    def batches_of(epoch: tf.Tensor) -> tf.Tensor:
+        first = (epoch * count + batch_size - 1) // batch_size
+        end = ((epoch + 1) * count + batch_size - 1) // batch_size
+        local = first * batch_size - epoch * count
+        stream = tf.concat([epoch_order(count, seed, epoch + i) for i in range(orders)], 0)
+        return tf.reshape(stream[local : local + (end - first) * batch_size], (-1, batch_size))
+
+    first_epoch = start_step * batch_size // count
+    first_step = (first_epoch * count + batch_size - 1) // batch_size
+    epochs = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max // (2 * count))
+    return epochs.map(batches_of).unbatch().skip(start_step - first_step)
 
 
 def batch_indices(count: int, *, batch_size: int, seed: int, step: int) -> np.ndarray:
