@@ -74,8 +74,7 @@ def read_data_sets(
     wanted = np.dtype(getattr(dtype, "as_numpy_dtype", dtype))
     if wanted != np.dtype(np.float32):
         raise InvalidArgumentError(
-            "Invalid value for argument `dtype`. Expected float32. "
-            f"Received: dtype={dtype!r}"
+            f"Invalid value for argument `dtype`. Expected float32. Received: dtype={dtype!r}"
         )
     # With any of the files present the folder is read, and the loader names a missing one.
     source = train_dir if has_idx_files(train_dir, every=False) else None
