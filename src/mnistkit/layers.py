@@ -54,7 +54,8 @@ class KeepProbDropout(keras.layers.Layer):
     lives in a non-trainable variable, saved with the model, that can be changed at
     run time (:func:`set_keep_prob`) without rebuilding, recompiling or retracing.
     The random stream is stateless and counted in a saved variable, so a resumed run
-    draws the same masks as an uninterrupted one.
+    draws the same masks as an uninterrupted one. Under a ``tf.distribute`` strategy
+    each replica draws its own masks from the shared count.
 
     Args:
         keep_prob: The probability that a unit is kept, in (0, 1].
@@ -90,7 +91,14 @@ class KeepProbDropout(keras.layers.Layer):
         if not training:
             return inputs
         self.draws.assign_add(1)
-        seed = tf.stack([tf.constant(self.seed, tf.int64), tf.convert_to_tensor(self.draws)])
+        draw = tf.convert_to_tensor(self.draws)
+        replica = tf.distribute.get_replica_context()
+        if replica is not None and replica.num_replicas_in_sync > 1:
+            # The counter is shared (ONLY_FIRST_REPLICA): number the draws per replica, or
+            # every replica would drop the same units of its examples.
+            replica_id = tf.cast(replica.replica_id_in_sync_group, tf.int64)
+            draw = draw * replica.num_replicas_in_sync + replica_id
+        seed = tf.stack([tf.constant(self.seed, tf.int64), draw])
         noise = tf.random.stateless_uniform(tf.shape(inputs), seed=seed, dtype=tf.float32)
         keep = tf.cast(noise < self.keep_prob, inputs.dtype)
         return inputs * keep / tf.cast(self.keep_prob, inputs.dtype)

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mnistkit import _checkpoints, _pipeline
+from mnistkit import _checkpoints, _distribute, _pipeline
 from mnistkit.errors import CheckpointError, InvalidArgumentError, TrainingDivergedError
 from mnistkit.layers import _dropout_layers, get_keep_prob, set_keep_prob, validate_keep_prob
 from mnistkit.models import NAME_ATTRIBUTE, _registry, build, list_models
@@ -59,6 +59,12 @@ class Trainer:
     reproduces the tutorial. The model is compiled when it is first trained or
     evaluated.
 
+    Under a ``strategy``, the batch size is the global batch, split among the
+    replicas: at the recipe's batch size the run trains as on one device. To give each
+    of ``n`` replicas the recipe's batch instead, multiply the batch size by ``n``
+    and the learning rate with it, ``Trainer("softmax", strategy=s,
+    learning_rate=0.5 * n).fit(data, batch_size=100 * n)`` (see :doc:`/scaling`).
+
     Args:
         model: A ``keras.Model``, or the name of a registered model to build.
         optimizer: A Keras optimizer name (``"sgd"``, ``"adam"``...) or instance.
@@ -72,8 +78,12 @@ class Trainer:
             recorded in :attr:`metadata` so the run can be repeated.
         deterministic: Make runs bitwise repeatable on CPU by turning on TensorFlow's
             op determinism (a process-wide switch). The seed defaults to 0.
-        strategy: A ``tf.distribute.Strategy`` to train under; a model given by name is
-            built in its scope.
+        strategy: A ``tf.distribute.Strategy`` to train under: ``MirroredStrategy``
+            for the GPUs (or CPUs) of one machine, ``MultiWorkerMirroredStrategy`` for
+            several machines. A model given by name is built in its scope, with its
+            optimizer and metrics; a ``keras.Model``, optimizer or metric given built
+            must have been built inside ``with strategy.scope():``. Batch sizes stay
+            global, split among the replicas; only the chief writes checkpoints.
         recipe: The name of one of the model's recipes, or a
             :class:`~mnistkit.Recipe`; ``None`` uses the model's default recipe.
         precision: ``"float32"``, ``"mixed_bfloat16"``, ``"mixed_float16"`` or
@@ -82,7 +92,9 @@ class Trainer:
             given built keeps the precision it was built with.
 
     Raises:
-        InvalidArgumentError: If a setting is out of range or the optimizer is unknown.
+        InvalidArgumentError: If a setting is out of range, the optimizer is unknown,
+            or a model, optimizer or metric given built is outside the ``strategy``'s
+            scope.
         UnknownNameError: If ``model`` or ``recipe`` names nothing registered.
 
     Example:
@@ -140,7 +152,7 @@ class Trainer:
         self.deterministic = bool(deterministic)
         if seed is None:
             seed = 0 if deterministic else random.SystemRandom().randrange(2**31)
-        self.seed = int(seed)
+        self.seed = _distribute.shared_seed(strategy, int(seed))
         self.strategy = strategy
         keras.utils.set_random_seed(self.seed)
         if deterministic:
@@ -180,6 +192,9 @@ class Trainer:
             )
         else:
             resolved = model.dtype_policy.name
+        if strategy is not None:
+            _distribute.check_scope(strategy, model, optimizer=optimizer, metrics=metrics)
+            _distribute.adapt_keras(model, strategy)
         #: The model being trained (a plain ``keras.Model``).
         self.model: keras.Model = model
         #: The registered name of the model, or ``None`` for a model built by hand.
@@ -231,7 +246,9 @@ class Trainer:
                 for a model that takes (28, 28, 1).
             steps: How many training steps to run.
             epochs: How many passes over ``data`` to run.
-            batch_size: Examples per step (ignored for a ``tf.data.Dataset``).
+            batch_size: Examples per step, the global batch: a ``strategy`` splits it
+                among its replicas (ignored for a ``tf.data.Dataset``, whose batches
+                are global too). Scale the learning rate with it (:doc:`/scaling`).
             validation_data: Evaluated at the end of each logged chunk or epoch, in the
                 same forms as ``data``.
             log_every: Print ``step N, training accuracy A`` every ``N`` steps, from
@@ -318,7 +335,8 @@ class Trainer:
             if resume:
                 state = _checkpoints.read_state(directory)
                 _checkpoints.check_compatible(state, expected, directory)
-                _checkpoints.restore(directory, self.model, state)
+                with self._scope():  # an unbuilt optimizer builds its slots: mirrored
+                    _checkpoints.restore(directory, self.model, state)
                 start = int(state["step"])
             elif _checkpoints.exists(directory):
                 step = _checkpoints.read_state(directory).get("step")
@@ -352,7 +370,7 @@ class Trainer:
                     arrays,
                     batch_size=size,
                     seed=stream_seed,
-                    printing=verbose != 0,
+                    printing=verbose != 0 and _distribute.is_chief(self.strategy),
                 )
             )
         history = keras.callbacks.History()
@@ -669,7 +687,9 @@ class _Progress(keras.callbacks.Callback):
     def save(self) -> int:
         step = self.step()
         if self.directory is not None and self.first_bad_step is None:
-            _checkpoints.save(self.directory, self.trainer.model, {**self.expected, "step": step})
+            state = {**self.expected, "step": step}
+            with _distribute.chief_path(self.directory, self.trainer.strategy) as directory:
+                _checkpoints.save(directory, self.trainer.model, state)
             self.last_saved = step
         return step
 

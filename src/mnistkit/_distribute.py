@@ -1,0 +1,241 @@
+"""Training under a ``tf.distribute`` strategy: which worker writes, and what must be in scope.
+
+The Trainer hands these helpers the strategy it was given. Under a strategy the batch
+size stays the global batch: Keras splits each batch among the replicas, and the
+data pipelines shard by example (:mod:`mnistkit._pipeline`), so every replica sees
+its own share. Every worker runs the same program; only the chief's files are kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from mnistkit.errors import InvalidArgumentError
+from mnistkit.layers import _dropout_layers
+
+#: The strategies the command line offers, by name.
+STRATEGIES = ("mirrored", "multiworker")
+
+_TF_CONFIG_EXAMPLE = (
+    'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+    '"task": {"type": "worker", "index": 0}}\''
+)
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """Return the strategy the command line names.
+
+    ``"mirrored"`` mirrors the model on every GPU of this machine (or on its CPU when
+    it has none); ``"multiworker"`` on every GPU of every machine that the
+    ``TF_CONFIG`` environment variable lists, as TensorFlow defines it. Create it
+    before anything else runs TensorFlow operations: the multi-worker strategy
+    configures the runtime's collective operations, which must happen first.
+
+    Args:
+        name: One of :data:`STRATEGIES`.
+
+    Returns:
+        The ``tf.distribute.Strategy``.
+
+    Raises:
+        InvalidArgumentError: If ``name`` is unknown, or ``"multiworker"`` finds
+            ``TF_CONFIG`` unset or not a JSON cluster description.
+    """
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name != "multiworker":
+        raise InvalidArgumentError(
+            f"Invalid value for argument `strategy`. Expected one of {', '.join(STRATEGIES)}. "
+            f"Received: strategy={name!r}"
+        )
+    text = os.environ.get("TF_CONFIG", "")
+    try:
+        config = json.loads(text) if text else None
+    except ValueError as error:
+        raise InvalidArgumentError(
+            f"TF_CONFIG is not valid JSON ({error}). Expected, for example: {_TF_CONFIG_EXAMPLE}"
+        ) from None
+    if not isinstance(config, dict) or not config.get("cluster") or not config.get("task"):
+        raise InvalidArgumentError(
+            "The multi-worker strategy reads its cluster from the TF_CONFIG environment "
+            "variable, which must name the cluster and this machine's task in it, the same "
+            f"cluster on every machine. Expected, for example: {_TF_CONFIG_EXAMPLE}. "
+            f"Received: TF_CONFIG={text!r}"
+        )
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def is_chief(strategy: tf.distribute.Strategy | None) -> bool:
+    """Return whether this worker keeps what it writes (always so without a strategy).
+
+    Args:
+        strategy: The strategy trained under, or ``None``.
+
+    Returns:
+        ``True`` on the chief of a multi-worker cluster, on a single machine, and
+        without a strategy.
+    """
+    return strategy is None or bool(strategy.extended.should_checkpoint)
+
+
+@contextlib.contextmanager
+def chief_path(path: Path, strategy: tf.distribute.Strategy | None) -> Iterator[Path]:
+    """Yield where this worker writes ``path``: the path itself on the chief, else a throwaway.
+
+    Every worker writes, since reading a variable that is synchronised on read
+    takes a collective operation in which all workers must join; the other
+    workers' copies go to a temporary folder that is deleted afterwards.
+
+    Args:
+        path: The file or folder the chief writes.
+        strategy: The strategy trained under, or ``None``.
+
+    Yields:
+        The path to write to.
+    """
+    if is_chief(strategy):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="mnistkit-worker-") as folder:
+        yield Path(folder) / path.name
+
+
+def shared_seed(strategy: tf.distribute.Strategy | None, seed: int) -> int:
+    """Return the chief's ``seed`` on every worker of a multi-worker strategy.
+
+    Workers that drew their own seeds would each take their share of a different
+    global batch. The seed goes round the way initial weights do: a variable made in
+    the strategy's scope starts, on every worker, with the chief's value.
+
+    Args:
+        strategy: The strategy trained under, or ``None``.
+        seed: This worker's seed.
+
+    Returns:
+        The chief's seed (``seed`` itself without a multi-worker strategy).
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return seed
+    with strategy.scope():
+        chiefs = tf.Variable(seed, dtype=tf.int64, trainable=False)
+    return int(chiefs.numpy())
+
+
+def check_scope(
+    strategy: tf.distribute.Strategy,
+    model: keras.Model,
+    *,
+    optimizer: Any = None,
+    metrics: Sequence[Any] = (),
+) -> None:
+    """Raise if the model, an optimizer or a metric was built outside ``strategy.scope()``.
+
+    Variables made outside the scope are not mirrored: each replica would update a
+    single copy, or Keras fails deep inside ``fit``.
+
+    Args:
+        strategy: The strategy to train under.
+        model: The model, with its :class:`~mnistkit.KeepProbDropout` variables.
+        optimizer: An optimizer instance, or a name (nothing to check).
+        metrics: Metric names or instances.
+
+    Raises:
+        InvalidArgumentError: Naming what was built outside and how to build it inside.
+    """
+    where = f"the scope of the {type(strategy).__name__} it is trained under"
+    variables = list(model.variables)
+    for layer in _dropout_layers(model):
+        variables.extend([layer.keep_prob, layer.draws])
+    if not _created_in_scope(strategy, variables):
+        raise InvalidArgumentError(
+            f"The model {model.name!r} was built outside {where}, so its variables are not "
+            "mirrored. Build it inside `with strategy.scope():`, or pass the name of a "
+            'registered model (Trainer("deep_cnn", strategy=strategy)) and the Trainer '
+            "builds it there."
+        )
+    if isinstance(optimizer, keras.optimizers.Optimizer) and not _created_in_scope(
+        strategy, optimizer.variables
+    ):
+        raise InvalidArgumentError(
+            f"The optimizer was created outside {where}. Create it inside "
+            '`with strategy.scope():`, or pass its name (optimizer="adam").'
+        )
+    for metric in metrics:
+        if isinstance(metric, keras.metrics.Metric) and not _created_in_scope(
+            strategy, metric.variables
+        ):
+            raise InvalidArgumentError(
+                f"The metric {metric.name!r} was created outside {where}. Create it inside "
+                '`with strategy.scope():`, or pass its name (metrics=["accuracy"]).'
+            )
+
+
+def _created_in_scope(strategy: tf.distribute.Strategy, variables: Sequence[Any]) -> bool:
+    # A Keras variable wraps the tf.Variable that the strategy made, in `.value`.
+    return all(
+        strategy.extended.variable_created_in_scope(
+            variable.value if isinstance(variable, keras.Variable) else variable
+        )
+        for variable in variables
+    )
+
+
+def adapt_keras(model: keras.Model, strategy: tf.distribute.Strategy) -> None:
+    """Let ``model.fit`` and ``model.evaluate`` run under a multi-worker strategy.
+
+    Keras 3 (keras-team/keras#20585) fails there in two places: it averages the
+    first batch across workers to learn its shapes, through a ``reduce`` that
+    takes no nested values, and it averages the scalar loss and metrics with
+    ``reduce(..., axis=0)``, which needs a batch axis. So, on this model only, the
+    shapes come from this worker's own batch, and ``train_step`` and ``test_step``
+    give their scalars an axis of length 1, which that ``reduce`` averages over
+    every replica, giving the scalars back. Under any other strategy (where Keras
+    takes another path) nothing changes.
+
+    Args:
+        model: The model to train.
+        strategy: The strategy to train under.
+    """
+    if not (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and strategy.extended._in_multi_worker_mode()  # Keras's own test for that path
+    ) or getattr(model, "_mnistkit_multi_worker", False):
+        return
+    symbolic_build = model._maybe_symbolic_build
+
+    def maybe_symbolic_build(iterator: Any = None, data_batch: Any = None) -> Any:
+        if iterator is not None and data_batch is None:
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(
+                    lambda value: strategy.experimental_local_results(value)[0], next(batches)
+                )
+                break
+        return symbolic_build(data_batch=data_batch)
+
+    def with_batch_axis(step: Any) -> Any:
+        def run(data: Any) -> Any:
+            return tf.nest.map_structure(_scalar_to_vector, step(data))
+
+        return run
+
+    for name, value in (
+        ("_maybe_symbolic_build", maybe_symbolic_build),
+        ("train_step", with_batch_axis(model.train_step)),
+        ("test_step", with_batch_axis(model.test_step)),
+        ("_mnistkit_multi_worker", True),
+    ):
+        object.__setattr__(model, name, value)  # past Keras's attribute tracking
+
+
+def _scalar_to_vector(value: Any) -> Any:
+    tensor = tf.convert_to_tensor(value)
+    return tf.reshape(tensor, [1]) if tensor.shape.rank == 0 else tensor

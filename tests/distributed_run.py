@@ -1,0 +1,175 @@
+"""Training runs under tf.distribute strategies, for tests/test_distribute.py to start.
+
+Each run needs a fresh process: logical CPU devices and the collective operations of
+the multi-worker strategy must be set up before TensorFlow initialises.
+
+    python distributed_run.py mirrored RESULT.json
+        one device against a MirroredStrategy over two logical CPUs
+    python distributed_run.py worker CHECKPOINT_DIR RESULT.npz
+        one worker of a MultiWorkerMirroredStrategy (TF_CONFIG names the cluster),
+        interrupted at step INTERRUPT_AT of STEPS
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+SEED = 5
+STEPS = 8
+INTERRUPT_AT = 4
+BATCH_SIZE = 40
+LEARNING_RATE = 0.5
+LOG_EVERY = 2
+
+
+def training_data() -> tuple[Any, Any]:
+    from mnistkit import load_dataset
+
+    train = load_dataset("mnist", validation_size=0).train
+    return train.images[:400], train.labels[:400]
+
+
+def evaluation_data() -> tuple[Any, Any]:
+    from mnistkit import load_dataset
+
+    test = load_dataset("mnist").test
+    return test.images[:300], test.labels[:300]
+
+
+class StopAt(keras.callbacks.Callback):
+    """Interrupts training after ``step`` steps, as Ctrl-C would."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        if int(self.model.optimizer.iterations.numpy()) >= self.step:
+            raise KeyboardInterrupt
+
+
+def weights_of(trainer: Any) -> list[Any]:
+    return [w.tolist() for w in trainer.model.get_weights()]
+
+
+def mirrored(result_path: Path) -> None:
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from mnistkit import KeepProbDropout, Trainer, get_keep_prob
+
+    data = training_data()
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    result: dict[str, Any] = {"replicas": strategy.num_replicas_in_sync}
+
+    # The same run on one device and on two, at the same global batch and seed.
+    for name, chosen in (("one_device", None), ("two_devices", strategy)):
+        started = time.perf_counter()
+        trainer = Trainer("softmax", seed=SEED, learning_rate=LEARNING_RATE, strategy=chosen)
+        history = trainer.fit(data, steps=20, batch_size=BATCH_SIZE, log_every=5, verbose=0).history
+        result[name] = {
+            "seconds": time.perf_counter() - started,
+            "weights": weights_of(trainer),
+            "train_accuracy": history["train_accuracy"],
+            "loss": history["loss"],
+            "evaluation": trainer.evaluate(evaluation_data()),
+        }
+
+    # Dropout under two replicas: keep_prob switched for training, masks per replica,
+    # and a checkpointed run that resumes to the weights of an uninterrupted one.
+    def dropout_model() -> Any:
+        inputs = keras.Input((28, 28, 1))
+        x = keras.layers.Flatten()(inputs)
+        x = keras.layers.Dense(32, activation="relu")(x)
+        x = KeepProbDropout(0.5, seed=7, name="dropout")(x)
+        return keras.Model(inputs, keras.layers.Dense(10)(x))
+
+    seen: list[float | None] = []
+
+    class KeepProbSpy(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+            seen.append(get_keep_prob(self.model))
+
+    runs = {}
+    for name, pieces in (("whole", [6]), ("resumed", [3, 6])):
+        with strategy.scope():
+            model = dropout_model()
+        folder = result_path.parent / f"checkpoints-{name}"
+        for steps in pieces:
+            trainer = Trainer(model, keep_prob=0.3, seed=SEED, strategy=strategy)
+            with contextlib.suppress(KeyboardInterrupt):  # the checkpoint is saved first
+                trainer.fit(
+                    data,
+                    steps=6,
+                    batch_size=BATCH_SIZE,
+                    checkpoint_dir=folder,
+                    resume=steps != pieces[0],
+                    callbacks=[KeepProbSpy(), *([StopAt(steps)] if steps < 6 else [])],
+                    verbose=0,
+                )
+        layer = model.get_layer("dropout")
+        runs[name] = {
+            "weights": weights_of(trainer),
+            "draws": int(layer.draws.numpy()),
+            "keep_prob_after": get_keep_prob(model),
+        }
+    result["dropout"] = {**runs, "keep_prob_seen": seen}
+
+    @tf.function
+    def masks() -> Any:
+        return strategy.run(lambda: layer(tf.ones((4, 32)), training=True))
+
+    result["dropout"]["masks"] = [
+        np.asarray(value).tolist() for value in strategy.experimental_local_results(masks())
+    ]
+    result_path.write_text(json.dumps(result))
+
+
+def worker(checkpoint_dir: Path, result_path: Path) -> None:
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    from mnistkit import Trainer
+
+    # The other worker is given another seed: the chief's must win.
+    seed = SEED if strategy.extended.should_checkpoint else SEED + 1
+    trainer = Trainer("softmax", seed=seed, learning_rate=LEARNING_RATE, strategy=strategy)
+    interrupted = False
+    try:
+        history = trainer.fit(
+            training_data(),
+            steps=STEPS,
+            batch_size=BATCH_SIZE,
+            log_every=LOG_EVERY,
+            checkpoint_dir=checkpoint_dir,
+            callbacks=[StopAt(INTERRUPT_AT)],
+        )
+        steps_logged = history.history["step"]
+    except KeyboardInterrupt:
+        interrupted = True
+        steps_logged = []
+    evaluation = trainer.evaluate(evaluation_data())
+    np.savez(
+        result_path,
+        *trainer.model.get_weights(),
+        chief=strategy.extended.should_checkpoint,
+        interrupted=interrupted,
+        seed=trainer.seed,
+        steps_logged=np.asarray(steps_logged),
+        accuracy=evaluation["accuracy"],
+        loss=evaluation["loss"],
+    )
+
+
+if __name__ == "__main__":
+    mode, *paths = sys.argv[1:]
+    if mode == "mirrored":
+        mirrored(Path(paths[0]))
+    else:
+        worker(Path(paths[0]), Path(paths[1]))
