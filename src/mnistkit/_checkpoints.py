@@ -57,8 +57,9 @@ def read_state(directory: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("format") != FORMAT or "weights" not in state:
         raise CheckpointError(f"{path}: not a checkpoint state this version of mnistkit reads.")
     if not (directory / state["weights"]).is_file():
-        raise CheckpointError(f"{directory}: the checkpoint's weights file {state['weights']} "
-                              "is missing.")
+        raise CheckpointError(
+            f"{directory}: the checkpoint's weights file {state['weights']} is missing."
+        )
     return state
 
 
