@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from mnistkit._pipeline import batch_indices, index_stream
+from mnistkit import InvalidArgumentError, Recipe
+from mnistkit._pipeline import (
+    Arrays,
+    batch_indices,
+    index_stream,
+    shift_images,
+    training_stream,
+)
 
 
 def batches(count: int, batch_size: int, seed: int, start: int, number: int) -> list[list[int]]:
@@ -35,3 +43,39 @@ def test_each_epoch_visits_every_example_once_in_a_new_order() -> None:
 
 def test_the_order_depends_on_the_seed() -> None:
     assert batches(50, 10, seed=1, start=0, number=5) != batches(50, 10, seed=2, start=0, number=5)
+
+
+def test_shifted_images_move_by_whole_pixels_within_the_limit() -> None:
+    images = np.zeros((64, 28, 28, 1), np.float32)
+    images[:, 14, 14, 0] = 1.0  # one bright pixel in the middle of each image
+    shifted = shift_images(tf.constant(images), shift=2, seed=5, step=3).numpy()
+    assert shifted.sum() == pytest.approx(64.0)  # nothing falls off an edge from the middle
+    rows, columns = np.nonzero(shifted[..., 0])[1:]
+    assert set(rows - 14) <= {-2, -1, 0, 1, 2}
+    assert set(columns - 14) <= {-2, -1, 0, 1, 2}
+    assert len(set(zip(rows, columns, strict=True))) > 5  # the images move differently
+
+
+def test_shifts_are_drawn_from_the_seed_and_step() -> None:
+    images = tf.constant(np.random.default_rng(0).random((32, 28, 28, 1), np.float32))
+    first = shift_images(images, shift=1, seed=1, step=7).numpy()
+    np.testing.assert_array_equal(first, shift_images(images, shift=1, seed=1, step=7).numpy())
+    assert not np.array_equal(first, shift_images(images, shift=1, seed=1, step=8).numpy())
+
+
+def test_a_shifted_stream_started_at_a_step_continues_the_whole_stream() -> None:
+    rng = np.random.default_rng(1)
+    arrays = Arrays(rng.integers(0, 256, (20, 28, 28, 1), np.uint8), np.arange(20) % 10, None)
+
+    def images(start: int, number: int) -> list[np.ndarray]:
+        stream = training_stream(arrays, batch_size=6, seed=2, start_step=start, shift=2)
+        return [batch.numpy() for batch, _ in stream.take(number)]
+
+    whole, resumed = images(0, 7), images(4, 3)
+    for expected, actual in zip(whole[4:], resumed, strict=True):
+        np.testing.assert_array_equal(expected, actual)
+
+
+def test_a_negative_shift_is_refused() -> None:
+    with pytest.raises(InvalidArgumentError, match="argument `shift`"):
+        Recipe(steps=1, shift=-1)

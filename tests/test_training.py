@@ -14,6 +14,7 @@ from mnistkit import (
     InvalidArgumentError,
     KeepProbDropout,
     MnistkitError,
+    Recipe,
     Trainer,
     TrainingDivergedError,
     get_keep_prob,
@@ -314,3 +315,33 @@ def test_bad_data_is_refused_in_kerass_words(images, labels, message) -> None:
         trainer.fit((images, labels), steps=1)
     assert isinstance(caught.value, MnistkitError)
     assert isinstance(caught.value, ValueError)
+
+
+def test_a_recipe_that_shifts_images_needs_a_model_that_takes_images(data) -> None:
+    inputs = keras.Input((784,))
+    flat_model = keras.Model(inputs, keras.layers.Dense(10)(inputs))
+    trainer = Trainer(flat_model, recipe=Recipe(optimizer="sgd", steps=2, shift=1), seed=0)
+    with pytest.raises(InvalidArgumentError, match="shifts images by up to 1 pixels"):
+        trainer.fit(data, verbose=0)
+
+
+def test_a_recipe_that_shifts_images_trains_and_resumes_exactly(data, tmp_path) -> None:
+    recipe = Recipe(optimizer="sgd", learning_rate=0.1, steps=6, batch_size=20, shift=2)
+
+    def trainer() -> Trainer:
+        keras.utils.set_random_seed(21)
+        return Trainer(small_dropout_model(), recipe=recipe, seed=21, deterministic=True)
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: object = None) -> None:
+            if int(self.model.optimizer.iterations.numpy()) == 3:
+                raise KeyboardInterrupt
+
+    whole = trainer()
+    whole.fit(data, verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        trainer().fit(data, checkpoint_dir=tmp_path, callbacks=[Interrupt()], verbose=0)
+    resumed = trainer()
+    resumed.fit(data, checkpoint_dir=tmp_path, resume=True, verbose=0)
+    for expected, actual in zip(weights_of(whole), weights_of(resumed), strict=True):
+        np.testing.assert_array_equal(expected, actual)

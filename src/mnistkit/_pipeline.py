@@ -157,24 +157,59 @@ def check_labels(labels: Any, count: int, num_classes: int, *, sparse: bool) -> 
 
 
 def training_stream(
-    arrays: Arrays, *, batch_size: int, seed: int, start_step: int
+    arrays: Arrays, *, batch_size: int, seed: int, start_step: int, shift: int = 0
 ) -> tf.data.Dataset:
     """Return the endless batches of training data from ``start_step`` on.
 
     Epoch ``e`` visits the examples in the order of a stateless shuffle seeded by
     ``(seed, e)``; batches run on across epoch boundaries, as the tutorial's
-    ``next_batch`` did.
+    ``next_batch`` did. With ``shift``, each image of step ``s`` moves by a whole
+    number of pixels, up to ``shift`` each way, drawn from ``(seed, s)``: the same
+    shifts again on a resumed run.
     """
     count = len(arrays.images)
     images = tf.constant(arrays.images)
     labels = tf.constant(arrays.labels)
     indices = index_stream(count, batch_size=batch_size, seed=seed, start_step=start_step)
+    steps = tf.data.Dataset.range(start_step, np.iinfo(np.int64).max)
 
-    def gather(picked: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        return _scale_tensor(tf.gather(images, picked)), tf.gather(labels, picked)
+    def gather(step: tf.Tensor, picked: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        batch = _scale_tensor(tf.gather(images, picked))
+        if shift:
+            batch = shift_images(batch, shift=shift, seed=seed, step=step)
+        return batch, tf.gather(labels, picked)
 
-    batches = indices.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    batches = tf.data.Dataset.zip((steps, indices)).map(
+        gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
     return _sharded_by_example(batches.prefetch(tf.data.AUTOTUNE))
+
+
+def shift_images(images: tf.Tensor, *, shift: int, seed: int, step: Any) -> tf.Tensor:
+    """Move each image of a (N, H, W, C) batch by up to ``shift`` whole pixels each way.
+
+    The offsets come from a stateless draw of ``(seed, -1 - step)`` (negative, so
+    never the pair of an epoch's order); pixels moved in from outside are 0.
+    """
+    count = tf.shape(images)[0]
+    pair = tf.stack([tf.constant(seed, tf.int64), -1 - tf.cast(step, tf.int64)])
+    offsets = tf.random.stateless_uniform(
+        (count, 2), seed=pair, minval=-shift, maxval=shift + 1, dtype=tf.int32
+    )
+    offsets = tf.cast(offsets, tf.float32)
+    ones, zeros = tf.ones((count,)), tf.zeros((count,))
+    # Each row maps an output pixel (x, y) to the input pixel (x - dx, y - dy).
+    transforms = tf.stack(
+        [ones, zeros, -offsets[:, 0], zeros, ones, -offsets[:, 1], zeros, zeros], axis=1
+    )
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=tf.shape(images)[1:3],
+        fill_value=tf.constant(0.0, images.dtype),
+        interpolation="NEAREST",
+        fill_mode="CONSTANT",
+    )
 
 
 def epoch_order(count: int, seed: int, epoch: Any) -> tf.Tensor:

@@ -68,6 +68,8 @@ class Recipe:
         epochs: Passes over the training split.
         keep_prob: The dropout keep probability while training; ``None`` keeps the
             model's own.
+        shift: Move each training image by a random whole number of pixels, up to
+            ``shift`` in each direction (a cheap augmentation); 0 for none.
         precision: The computation precision, one of :data:`PRECISIONS`; ``None``
             leaves it to the Trainer (float32 unless told otherwise).
         schedule: ``None`` for a constant learning rate, or ``"warmup_cosine"``: a
@@ -87,6 +89,7 @@ class Recipe:
     keep_prob: float | None = None
     schedule: str | None = None
     precision: str | None = None
+    shift: int = 0
     summary: str = ""
 
     def __post_init__(self) -> None:
@@ -95,6 +98,11 @@ class Recipe:
             raise InvalidArgumentError(
                 "A recipe sets exactly one of `steps` and `epochs`. "
                 f"Received: steps={self.steps}, epochs={self.epochs}"
+            )
+        if isinstance(self.shift, bool) or not isinstance(self.shift, int) or self.shift < 0:
+            raise InvalidArgumentError(
+                "Invalid value for argument `shift`. Expected a non-negative integer. "
+                f"Received: shift={self.shift!r}"
             )
         if self.precision is not None and self.precision not in PRECISIONS:
             raise InvalidArgumentError(

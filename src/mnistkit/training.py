@@ -243,7 +243,8 @@ class Trainer:
         Args:
             data: A :class:`~mnistkit.Split`, an ``(images, labels)`` pair of arrays, or
                 a ``tf.data.Dataset`` of batches. Flat (N, 784) images are reshaped
-                for a model that takes (28, 28, 1).
+                for a model that takes (28, 28, 1). A dataset is trained on as it
+                comes: the recipe's ``shift`` applies to arrays and splits only.
             steps: How many training steps to run.
             epochs: How many passes over ``data`` to run.
             batch_size: Examples per step, the global batch: a ``strategy`` splits it
@@ -252,9 +253,9 @@ class Trainer:
             validation_data: Evaluated at the end of each logged chunk or epoch, in the
                 same forms as ``data``.
             log_every: Print ``step N, training accuracy A`` every ``N`` steps, from
-                step 0, measured on the batch about to be trained on with dropout off;
-                the figures also go into the History as ``step`` and
-                ``train_accuracy``.
+                step 0, measured on the batch about to be trained on with dropout off
+                (and before any shift its recipe applies); the figures also go into the
+                History as ``step`` and ``train_accuracy``.
             callbacks: Keras callbacks.
             checkpoint_dir: Save checkpoints there every ``checkpoint_every`` steps, at
                 the end, and when the run is interrupted (Ctrl-C).
@@ -307,6 +308,12 @@ class Trainer:
         else:
             arrays = self._arrays(data, "data")
             steps_per_epoch = math.ceil(len(arrays.images) / size)
+            if recipe.shift and arrays.images.ndim != 4:
+                raise InvalidArgumentError(
+                    f"The recipe shifts images by up to {recipe.shift} pixels, which needs a "
+                    "model that takes images shaped (height, width, channels). Received: "
+                    f"input shape {self._input_shape}"
+                )
         if recipe.steps is not None:
             total: int = recipe.steps
         else:
@@ -381,7 +388,11 @@ class Trainer:
             for first, count in _segments(start, total, chunk):
                 if arrays is not None:
                     train = _pipeline.training_stream(
-                        arrays, batch_size=size, seed=stream_seed, start_step=first
+                        arrays,
+                        batch_size=size,
+                        seed=stream_seed,
+                        start_step=first,
+                        shift=recipe.shift,
                     )
                 else:
                     train = self._keras_data(data).repeat()
