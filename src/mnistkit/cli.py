@@ -284,6 +284,15 @@ def _command(
     return parser
 
 
+def _add_model_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "model_file",
+        type=Path,
+        metavar="MODEL_FILE",
+        help="a .keras file, such as the model.keras of a run folder",
+    )
+
+
 def _add_dataset_option(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
         "--dataset",
@@ -413,12 +422,7 @@ def _add_evaluate(commands: Any) -> None:
         epilog=_EVALUATE_EPILOG,
     )
     parser.set_defaults(handler=_evaluate, command_parser=parser)
-    parser.add_argument(
-        "model_file",
-        type=Path,
-        metavar="MODEL_FILE",
-        help="a .keras file, such as the model.keras of a run folder",
-    )
+    _add_model_file(parser)
     _add_dataset_option(parser, "to test on")
     parser.add_argument(
         "--json",
@@ -436,12 +440,7 @@ def _add_predict(commands: Any) -> None:
         epilog=_PREDICT_EPILOG,
     )
     parser.set_defaults(handler=_predict, command_parser=parser)
-    parser.add_argument(
-        "model_file",
-        type=Path,
-        metavar="MODEL_FILE",
-        help="a .keras file, such as the model.keras of a run folder",
-    )
+    _add_model_file(parser)
     parser.add_argument(
         "images",
         type=Path,
