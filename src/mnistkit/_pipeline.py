@@ -8,14 +8,14 @@ makes logging on the current batch and exact resume cheap.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from mnistkit.datasets import Split, scale_pixels
+from mnistkit.datasets import Split, scale_pixels, sha256_of
 from mnistkit.errors import InvalidArgumentError
 
 
@@ -29,7 +29,14 @@ class Arrays:
 
     images: np.ndarray
     labels: np.ndarray
-    checksum: str | None
+    split: Split | None = None
+
+    @functools.cached_property
+    def checksum(self) -> str:
+        """SHA-256 of the data, computed when first asked for (only training records it)."""
+        if self.split is not None:
+            return self.split.checksum
+        return sha256_of(self.images, self.labels)
 
 
 def is_dataset(data: Any) -> bool:
@@ -45,11 +52,11 @@ def to_arrays(
     Flat (N, 784) images are reshaped for a model that takes (28, 28, 1) and the other
     way round; uint8 images are scaled to [0, 1]; labels go through :func:`check_labels`.
     """
-    if isinstance(data, Split):
-        images, labels, checksum = data.raw_images, data.labels, data.checksum
+    split = data if isinstance(data, Split) else None
+    if split is not None:
+        images, labels = split.raw_images, split.labels
     elif isinstance(data, (tuple, list)) and len(data) == 2:
         images, labels = np.asarray(data[0]), np.asarray(data[1])
-        checksum = None
     else:
         raise InvalidArgumentError(
             f"Invalid value for argument `{name}`. Expected a Split from load_dataset(), an "
@@ -58,11 +65,7 @@ def to_arrays(
         )
     images = shape_images(images, input_shape, keep_pixels=True)
     labels = check_labels(labels, len(images), num_classes, sparse=sparse)
-    if checksum is None:
-        digest = hashlib.sha256(np.ascontiguousarray(images).tobytes())
-        digest.update(np.ascontiguousarray(labels).tobytes())
-        checksum = digest.hexdigest()
-    return Arrays(images, labels, checksum)
+    return Arrays(images, labels, split)
 
 
 def shape_images(

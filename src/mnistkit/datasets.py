@@ -41,6 +41,7 @@ __all__ = [
     "read_npz",
     "register_dataset",
     "scale_pixels",
+    "sha256_of",
 ]
 
 NUM_CLASSES = 10
@@ -121,9 +122,7 @@ class Split:
     def checksum(self) -> str:
         """SHA-256 of the split's images and labels, as first given (computed once)."""
         if self._checksum is None:
-            digest = hashlib.sha256(np.ascontiguousarray(self._given).tobytes())
-            digest.update(np.ascontiguousarray(self._labels).tobytes())
-            self._checksum = digest.hexdigest()
+            self._checksum = sha256_of(self._given, self._labels)
         return self._checksum
 
     @property
@@ -272,10 +271,7 @@ class Datasets:
         It covers ``x_train``, ``y_train``, ``x_test`` and ``y_test`` as read, before
         any split or conversion, so it does not depend on the layout they came in.
         """
-        digest = hashlib.sha256()
-        for array in self.raw:
-            digest.update(np.ascontiguousarray(array).tobytes())
-        return digest.hexdigest()
+        return sha256_of(*self.raw)
 
     @classmethod
     def from_arrays(
@@ -631,6 +627,26 @@ def _check_labels(labels: np.ndarray, count: int, name: str, source: str) -> Non
         raise DataFormatError(
             f"{source}: {name} holds labels outside 0..9 (from {labels.min()} to {labels.max()})."
         )
+
+
+def sha256_of(*arrays: np.ndarray) -> str:
+    """Return the SHA-256 of the arrays' raw bytes, one after the other.
+
+    Args:
+        *arrays: The arrays, in order.
+
+    Returns:
+        The hex digest of ``hashlib.sha256`` over each array's C-ordered bytes.
+
+    Example:
+        >>> import numpy as np
+        >>> sha256_of(np.zeros(0, np.uint8))[:12]
+        'e3b0c44298fc'
+    """
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def scale_pixels(images: np.ndarray) -> np.ndarray:
