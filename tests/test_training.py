@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import keras
 import numpy as np
@@ -145,6 +146,50 @@ def test_interrupted_deterministic_run_resumes_to_identical_weights(data, tmp_pa
         np.testing.assert_array_equal(expected, actual)
     assert int(resumed.model.optimizer.iterations.numpy()) == 20
     assert resumed.metadata["steps"] == 20  # the whole run's, not this process's 13
+
+
+class CtrlC(keras.callbacks.Callback):
+    """Sends this process SIGINT at the end of the given steps, as Ctrl-C would."""
+
+    def __init__(self, *at: int) -> None:
+        super().__init__()
+        self.at = at
+        self.finished: list[int] = []
+
+    def on_train_batch_end(self, batch: int, logs: object = None) -> None:
+        step = int(self.model.optimizer.iterations.numpy())
+        for _ in range(self.at.count(step)):
+            signal.raise_signal(signal.SIGINT)
+        self.finished.append(step)
+
+
+def test_ctrl_c_lets_the_step_under_way_finish_and_saves_it(data, tmp_path) -> None:
+    ctrl_c = CtrlC(5)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(small_dropout_model(), seed=14).fit(
+            data, steps=20, batch_size=20, checkpoint_dir=tmp_path, callbacks=[ctrl_c], verbose=0
+        )
+    assert ctrl_c.finished == [1, 2, 3, 4, 5]  # step 5's callbacks ran to their end
+    assert json.loads((tmp_path / "state.json").read_text())["step"] == 5
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_in_the_last_step_still_interrupts(data, tmp_path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(small_dropout_model(), seed=14).fit(
+            data, steps=4, batch_size=20, checkpoint_dir=tmp_path, callbacks=[CtrlC(4)], verbose=0
+        )
+    assert json.loads((tmp_path / "state.json").read_text())["step"] == 4
+
+
+def test_a_second_ctrl_c_interrupts_at_once(data) -> None:
+    ctrl_c = CtrlC(3, 3)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(small_dropout_model(), seed=14).fit(
+            data, steps=20, batch_size=20, callbacks=[ctrl_c], verbose=0
+        )
+    assert ctrl_c.finished == [1, 2]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_resume_refuses_a_checkpoint_of_another_run(data, tmp_path) -> None:

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mnistkit import _checkpoints, _distribute, _pipeline
+from mnistkit import _checkpoints, _distribute, _interrupts, _pipeline
 from mnistkit.errors import CheckpointError, InvalidArgumentError, TrainingDivergedError
 from mnistkit.layers import _dropout_layers, get_keep_prob, set_keep_prob, validate_keep_prob
 from mnistkit.models import NAME_ATTRIBUTE, _registry, build, list_models
@@ -258,7 +258,8 @@ class Trainer:
                 History as ``step`` and ``train_accuracy``.
             callbacks: Keras callbacks.
             checkpoint_dir: Save checkpoints there every ``checkpoint_every`` steps, at
-                the end, and when the run is interrupted (Ctrl-C).
+                the end, and when the run is interrupted. Ctrl-C lets the step under way
+                finish first; a second Ctrl-C interrupts at once.
             resume: Continue the run checkpointed in ``checkpoint_dir``.
             checkpoint_every: Steps between periodic checkpoints.
             verbose: Keras's verbosity; with ``log_every``, 0 also silences the log lines.
@@ -274,7 +275,7 @@ class Trainer:
                 from a run with other settings; or if ``checkpoint_dir`` already holds a
                 checkpoint and ``resume`` is false.
             TrainingDivergedError: If the loss becomes NaN or infinite.
-            KeyboardInterrupt: Re-raised after the checkpoint is saved.
+            KeyboardInterrupt: On Ctrl-C, after the checkpoint is saved.
         """
         if steps is not None and epochs is not None:
             raise InvalidArgumentError(
@@ -384,31 +385,34 @@ class Trainer:
         history.set_model(self.model)
         history.epoch = []
         keras_verbose = 0 if log_every is not None else verbose
+        interrupt = _interrupts.DeferredInterrupt()
         try:
-            for first, count in _segments(start, total, chunk):
-                if arrays is not None:
-                    train = _pipeline.training_stream(
-                        arrays,
-                        batch_size=size,
-                        seed=stream_seed,
-                        start_step=first,
-                        shift=recipe.shift,
+            with interrupt:
+                for first, count in _segments(start, total, chunk):
+                    if arrays is not None:
+                        train = _pipeline.training_stream(
+                            arrays,
+                            batch_size=size,
+                            seed=stream_seed,
+                            start_step=first,
+                            shift=recipe.shift,
+                        )
+                    else:
+                        train = self._keras_data(data).repeat()
+                    per_epoch = min(chunk, count)
+                    initial = first // chunk
+                    result = self.model.fit(
+                        train,
+                        epochs=initial + count // per_epoch,
+                        initial_epoch=initial,
+                        steps_per_epoch=per_epoch,
+                        validation_data=validation,
+                        shuffle=False,
+                        callbacks=[*extra, *callbacks, interrupt],
+                        verbose=keras_verbose,
                     )
-                else:
-                    train = self._keras_data(data).repeat()
-                per_epoch = min(chunk, count)
-                initial = first // chunk
-                result = self.model.fit(
-                    train,
-                    epochs=initial + count // per_epoch,
-                    initial_epoch=initial,
-                    steps_per_epoch=per_epoch,
-                    validation_data=validation,
-                    shuffle=False,
-                    callbacks=[*extra, *callbacks],
-                    verbose=keras_verbose,
-                )
-                _merge(history, result)
+                    _merge(history, result)
+                interrupt.raise_pending()  # a Ctrl-C during the last step
         except KeyboardInterrupt:
             if directory is not None:
                 step = progress.save()
