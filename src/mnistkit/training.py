@@ -213,7 +213,7 @@ class Trainer:
         self._runs = 0
         self._last_recipe: Recipe | None = None
         self._last_batch_size: int | None = None
-        self._data_checksum: str | None = None
+        self._last_data: _pipeline.Arrays | None = None  # hashed when metadata is read
         self._predict_fn: Any = None
         self._sample_fn: Any = None
 
@@ -324,6 +324,7 @@ class Trainer:
         )
         validation = None if validation_data is None else self._keras_data(validation_data)
 
+        directory = None if checkpoint_dir is None else Path(checkpoint_dir)
         stream_seed = int(np.random.SeedSequence([self.seed, self._runs]).generate_state(1)[0])
         expected = {
             "model": self.model_name or self.model.name,
@@ -332,9 +333,10 @@ class Trainer:
             "stream_seed": stream_seed,
             "batch_size": size,
             "total_steps": total,
-            "data_checksum": None if arrays is None else arrays.checksum,
+            # A checkpoint records what it was trained on; a plain run hashes it only
+            # if its metadata is asked for.
+            "data_checksum": None if arrays is None or directory is None else arrays.checksum,
         }
-        directory = None if checkpoint_dir is None else Path(checkpoint_dir)
         self._compile(total)
         # Read before a checkpoint, saved mid-training, brings back the training value.
         previous_keep_prob = get_keep_prob(self.model)
@@ -355,7 +357,7 @@ class Trainer:
         self._runs += 1
         self._last_batch_size = size
         self._last_recipe = recipe
-        self._data_checksum = None if arrays is None else arrays.checksum
+        self._last_data = arrays
 
         train_keep_prob = self.recipe.keep_prob or previous_keep_prob
         if train_keep_prob is not None:
@@ -534,8 +536,9 @@ class Trainer:
         """Facts about the run, saved with the model by :meth:`save`.
 
         Returns:
-            Seed, determinism, model name, recipe, steps trained, batch size, data
-            checksum and library versions.
+            Seed, determinism, model name, recipe, steps trained, batch size, the
+            SHA-256 of the data of the last ``fit`` (hashed when first read, unless a
+            checkpoint needed it already) and library versions.
         """
         from mnistkit import __version__
 
@@ -546,7 +549,7 @@ class Trainer:
             "deterministic": self.deterministic,
             "steps": _iterations(self.model),
             "batch_size": self._last_batch_size,
-            "data_checksum": self._data_checksum,
+            "data_checksum": None if self._last_data is None else self._last_data.checksum,
             "versions": {
                 "mnistkit": __version__,
                 "keras": keras.__version__,
