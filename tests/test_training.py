@@ -243,6 +243,45 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(
     assert json.loads((tmp_path / "state.json").read_text())["step"] == first_bad
 
 
+def test_several_steps_per_call_still_name_the_first_non_finite_step(data) -> None:
+    images, labels = data
+    poisoned = images.copy()
+    poisoned[0] = np.nan
+    stream_seed = int(np.random.SeedSequence([15, 0]).generate_state(1)[0])
+    batches = index_stream(len(images), batch_size=20, seed=stream_seed, start_step=0)
+    first_bad = next(step for step, batch in enumerate(batches) if 0 in batch.numpy())
+    steps = 10 * (first_bad // 10 + 3)
+    trainer = Trainer("softmax", seed=15)
+    with pytest.raises(TrainingDivergedError, match=f"at step {first_bad};"):
+        trainer.fit((poisoned, labels), steps=steps, batch_size=20, verbose=0)
+    assert trainer.model.steps_per_execution == 10
+
+
+class BatchWatcher(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches = 0
+
+    def on_train_batch_end(self, batch: int, logs: object = None) -> None:
+        self.batches += 1
+
+
+def test_several_steps_per_call_train_as_single_steps_do(data) -> None:
+    def trainer() -> Trainer:
+        keras.utils.set_random_seed(16)
+        return Trainer(small_dropout_model(), seed=16, deterministic=True)
+
+    fast, watched, watcher = trainer(), trainer(), BatchWatcher()
+    fast.fit(data, steps=30, batch_size=20, verbose=0)
+    watched.fit(data, steps=30, batch_size=20, callbacks=[watcher], verbose=0)
+
+    assert fast.model.steps_per_execution == 10
+    assert watcher.batches == 30  # a callback that watches batches sees every one
+    for expected, actual in zip(weights_of(watched), weights_of(fast), strict=True):
+        np.testing.assert_array_equal(expected, actual)
+    assert fast.evaluate(data) == watched.evaluate(data)
+
+
 def test_one_hot_and_integer_labels_train_the_same(data) -> None:
     images, labels = data
     one_hot = np.eye(10, dtype=np.float32)[labels]

@@ -3,9 +3,9 @@
 Python raises ``KeyboardInterrupt`` wherever the main thread happens to be, which during
 ``fit`` may be deep inside TensorFlow's runtime code with input threads running. The
 process can then crash on the way out instead of saving its checkpoint. Here the first
-Ctrl-C is only noted, and the interrupt is raised at the start of the next step (or at
-the end of training), when the weights are consistent; a second Ctrl-C interrupts at
-once, as usual.
+Ctrl-C is only noted, and the interrupt is raised at the start of the next call of the
+training function (or at the end of training), when the weights are consistent; a
+second Ctrl-C interrupts at once, as usual.
 """
 
 from __future__ import annotations

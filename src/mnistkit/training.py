@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mnistkit import _checkpoints, _distribute, _interrupts, _pipeline
+from mnistkit import _checkpoints, _distribute, _execution, _interrupts, _pipeline
 from mnistkit.errors import CheckpointError, InvalidArgumentError, TrainingDivergedError
 from mnistkit.layers import _dropout_layers, get_keep_prob, set_keep_prob, validate_keep_prob
 from mnistkit.models import NAME_ATTRIBUTE, _registry, build, list_models
@@ -256,10 +256,12 @@ class Trainer:
                 step 0, measured on the batch about to be trained on with dropout off
                 (and before any shift its recipe applies); the figures also go into the
                 History as ``step`` and ``train_accuracy``.
-            callbacks: Keras callbacks.
+            callbacks: Keras callbacks. One that overrides a batch-level hook
+                (``on_train_batch_end``...) sees every step; otherwise the Trainer
+                may run up to 10 steps per call into TensorFlow (:doc:`/scaling`).
             checkpoint_dir: Save checkpoints there every ``checkpoint_every`` steps, at
-                the end, and when the run is interrupted. Ctrl-C lets the step under way
-                finish first; a second Ctrl-C interrupts at once.
+                the end, and when the run is interrupted. Ctrl-C lets the steps under
+                way finish first; a second Ctrl-C interrupts at once.
             resume: Continue the run checkpointed in ``checkpoint_dir``.
             checkpoint_every: Steps between periodic checkpoints.
             verbose: Keras's verbosity; with ``log_every``, 0 also silences the log lines.
@@ -362,8 +364,19 @@ class Trainer:
         train_keep_prob = self.recipe.keep_prob or previous_keep_prob
         if train_keep_prob is not None:
             set_keep_prob(self.model, train_keep_prob)
+        segments = _segments(start, total, chunk)
+        watch = None if self.strategy is not None else _execution.LossWatch.install(self.model)
+        lengths = [min(chunk, count) for _, count in segments]
+        if directory is not None:
+            lengths.append(every)
+        self._set_steps_per_call(
+            1 if watch is None else _execution.steps_per_call(lengths, callbacks)
+        )
+        if watch is not None:
+            watch.first_bad.assign(0)
         iterations = _iterations(self.model)
         progress = _Progress(
+            watch=watch,
             trainer=self,
             start=start,
             iterations=iterations,
@@ -390,7 +403,7 @@ class Trainer:
         interrupt = _interrupts.DeferredInterrupt()
         try:
             with interrupt:
-                for first, count in _segments(start, total, chunk):
+                for first, count in segments:
                     if arrays is not None:
                         train = _pipeline.training_stream(
                             arrays,
@@ -613,6 +626,14 @@ class Trainer:
 
         return data.map(sparse)
 
+    def _set_steps_per_call(self, steps: int) -> None:
+        if self.model.steps_per_execution != steps:
+            self.model.steps_per_execution = steps
+            # Keras traces each function with the count it had: trace them again.
+            self.model.train_function = None
+            self.model.test_function = None
+            self.model.predict_function = None
+
     def _compile(self, total_steps: int | None) -> None:
         if self._compiled_steps is not None and (
             self.recipe.schedule is None or self._compiled_steps == total_steps
@@ -662,6 +683,7 @@ class _Progress(keras.callbacks.Callback):
     def __init__(
         self,
         *,
+        watch: _execution.LossWatch | None,
         trainer: Trainer,
         start: int,
         iterations: int,
@@ -670,6 +692,7 @@ class _Progress(keras.callbacks.Callback):
         expected: dict[str, Any],
     ) -> None:
         super().__init__()
+        self.watch = watch
         self.trainer = trainer
         self.start = start
         self.iterations = iterations
@@ -717,7 +740,10 @@ class _Progress(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            step = self.epoch_first_step + batch
+            step = self.epoch_first_step + batch  # the call's last step
+            first_bad = 0 if self.watch is None else int(self.watch.first_bad.numpy())
+            if first_bad:
+                step = self.start + first_bad - 1 - self.iterations
             with self._lock:
                 if self.first_bad_step is None or step < self.first_bad_step:
                     self.first_bad_step, self.bad_loss = step, float(loss)
