@@ -58,7 +58,13 @@ def train_keras(
 
 
 def train_mnistkit(
-    model: str, epochs: int, batch_size: int, precision: str, examples: int, recipe: str | None
+    model: str,
+    epochs: int,
+    batch_size: int,
+    precision: str,
+    examples: int,
+    recipe: str | None,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """mnistkit's Trainer with its default settings (or a named recipe)."""
     from mnistkit import Split, Trainer, load_dataset
@@ -67,7 +73,7 @@ def train_mnistkit(
     train = mnist.train
     if examples < train.num_examples:
         train = Split(train.raw_images[:examples], train.labels[:examples])
-    options: dict[str, Any] = {"seed": 0, "recipe": recipe}
+    options: dict[str, Any] = {"seed": seed, "recipe": recipe}
     if precision != "default":
         options["precision"] = precision
     length = {} if recipe else {"epochs": epochs, "batch_size": batch_size}
@@ -183,6 +189,7 @@ def main() -> None:
     parser.add_argument("--precision", default="float32")
     parser.add_argument("--recipe", default=None)
     parser.add_argument("--examples", type=int, default=55_000)
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cpus", default="all", help="CPUs to run on, such as 0 or 0,1")
     options = parser.parse_args()
     if options.cpus != "all":  # before TensorFlow sizes its thread pools
@@ -199,6 +206,7 @@ def main() -> None:
             options.precision,
             options.examples,
             options.recipe,
+            options.seed,
         )
     elif options.task == "load":
         result = load()

@@ -279,7 +279,8 @@ def test_several_steps_per_call_train_as_single_steps_do(data) -> None:
     assert watcher.batches == 30  # a callback that watches batches sees every one
     for expected, actual in zip(weights_of(watched), weights_of(fast), strict=True):
         np.testing.assert_array_equal(expected, actual)
-    assert fast.evaluate(data) == watched.evaluate(data)
+    # 14 batches: the last call of the evaluation runs fewer steps than the others
+    assert fast.evaluate(data, batch_size=30) == watched.evaluate(data, batch_size=30)
 
 
 def test_one_hot_and_integer_labels_train_the_same(data) -> None:

@@ -427,7 +427,7 @@ class Trainer:
                         verbose=keras_verbose,
                     )
                     _merge(history, result)
-                interrupt.raise_pending()  # a Ctrl-C during the last step
+                interrupt.raise_pending()  # a Ctrl-C during the last call
         except KeyboardInterrupt:
             if directory is not None:
                 step = progress.save()
