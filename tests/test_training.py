@@ -22,6 +22,7 @@ from mnistkit import (
     load_model,
     read_metadata,
 )
+from mnistkit._execution import steps_per_call
 from mnistkit._pipeline import batch_at, index_stream
 
 
@@ -264,6 +265,25 @@ class BatchWatcher(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: object = None) -> None:
         self.batches += 1
+
+
+@pytest.mark.parametrize(
+    ("lengths", "callbacks", "parameters", "expected"),
+    [
+        ([550], [], 7850, 10),  # two epochs of 100 on 55,000 examples
+        ([1000, 550], [], 7850, 10),
+        ([215], [], 7850, 5),
+        ([7, 14], [], 7850, 7),
+        ([13], [], 7850, 1),
+        ([550], [BatchWatcher()], 7850, 1),  # it must see every batch
+        ([550], [keras.callbacks.History()], 7850, 10),  # epoch hooks only
+        ([550], [], 3_274_634, 1),  # the deep CNN's steps are large
+    ],
+)
+def test_steps_per_call_divide_the_run_and_spare_large_steps_and_batch_callbacks(
+    lengths, callbacks, parameters, expected
+) -> None:
+    assert steps_per_call(lengths, callbacks, parameters=parameters, batch_size=100) == expected
 
 
 def test_several_steps_per_call_train_as_single_steps_do(data) -> None:

@@ -370,7 +370,11 @@ class Trainer:
         if directory is not None:
             lengths.append(every)
         self._set_steps_per_call(
-            1 if watch is None else _execution.steps_per_call(lengths, callbacks)
+            1
+            if watch is None
+            else _execution.steps_per_call(
+                lengths, callbacks, parameters=int(self.model.count_params()), batch_size=size
+            )
         )
         if watch is not None:
             watch.first_bad.assign(0)
