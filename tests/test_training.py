@@ -297,6 +297,7 @@ def test_several_steps_per_call_train_as_single_steps_do(data) -> None:
 
     assert fast.model.steps_per_execution == 10
     assert watcher.batches == 30  # a callback that watches batches sees every one
+    assert "train_step" not in vars(watched.model)  # one step per call: nothing wrapped
     for expected, actual in zip(weights_of(watched), weights_of(fast), strict=True):
         np.testing.assert_array_equal(expected, actual)
     # 14 batches: the last call of the evaluation runs fewer steps than the others

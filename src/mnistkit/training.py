@@ -365,17 +365,19 @@ class Trainer:
         if train_keep_prob is not None:
             set_keep_prob(self.model, train_keep_prob)
         segments = _segments(start, total, chunk)
-        watch = None if self.strategy is not None else _execution.LossWatch.install(self.model)
         lengths = [min(chunk, count) for _, count in segments]
         if directory is not None:
             lengths.append(every)
-        self._set_steps_per_call(
+        steps_per_call = (
             1
-            if watch is None
+            if self.strategy is not None
             else _execution.steps_per_call(
                 lengths, callbacks, parameters=int(self.model.count_params()), batch_size=size
             )
         )
+        # With several steps per call, the watch names the step where the loss broke.
+        watch = _execution.LossWatch.install(self.model) if steps_per_call > 1 else None
+        self._set_steps_per_call(1 if watch is None else steps_per_call)
         if watch is not None:
             watch.first_bad.assign(0)
         iterations = _iterations(self.model)
