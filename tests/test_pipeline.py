@@ -10,6 +10,7 @@ from mnistkit import InvalidArgumentError, Recipe
 from mnistkit._pipeline import (
     Arrays,
     batch_indices,
+    evaluation_batches,
     index_stream,
     shift_images,
     training_stream,
@@ -79,3 +80,20 @@ def test_a_shifted_stream_started_at_a_step_continues_the_whole_stream() -> None
 def test_a_negative_shift_is_refused() -> None:
     with pytest.raises(InvalidArgumentError, match="argument `shift`"):
         Recipe(steps=1, shift=-1)
+
+
+def test_the_pipelines_over_memory_shard_by_example_and_run_without_the_autotuner() -> None:
+    # The autotuner's thread could hold up the deletion of an iterator, and so the end
+    # of fit, until its next wake-up: up to a minute.
+    arrays = Arrays(np.zeros((8, 28, 28, 1), np.uint8), np.arange(8) % 10, None)
+    for dataset in (
+        training_stream(arrays, batch_size=4, seed=0, start_step=0, shift=1),
+        evaluation_batches(arrays, 4),
+    ):
+        options = dataset.options()
+        assert options.autotune.enabled is False
+        policy = options.experimental_distribute.auto_shard_policy
+        assert policy == tf.data.experimental.AutoShardPolicy.DATA
+        images, _ = next(iter(dataset))
+        assert images.dtype == tf.float32
+        assert tuple(images.shape) == (4, 28, 28, 1)
