@@ -81,6 +81,7 @@ def mirrored(result_path: Path) -> None:
             "train_accuracy": history["train_accuracy"],
             "loss": history["loss"],
             "evaluation": trainer.evaluate(evaluation_data()),
+            "metadata": {key: trainer.metadata[key] for key in ("strategy", "replicas")},
         }
 
     # Dropout under two replicas: keep_prob switched for training, masks per replica,

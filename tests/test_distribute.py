@@ -84,6 +84,8 @@ def test_two_replicas_train_the_weights_of_one_device_at_the_same_global_batch(
 ) -> None:
     one, two = mirrored["one_device"], mirrored["two_devices"]
     assert mirrored["replicas"] == 2
+    assert one["metadata"] == {"strategy": None, "replicas": 1}
+    assert two["metadata"] == {"strategy": "MirroredStrategy", "replicas": 2}
     weights_close(one["weights"], two["weights"], atol=1e-6)
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-5)
     assert two["evaluation"] == pytest.approx(one["evaluation"], rel=1e-5)

@@ -555,9 +555,11 @@ class Trainer:
         """Facts about the run, saved with the model by :meth:`save`.
 
         Returns:
-            Seed, determinism, model name, recipe, steps trained, batch size, the
-            SHA-256 of the data of the last ``fit`` (hashed when first read, unless a
-            checkpoint needed it already) and library versions.
+            Seed, determinism, model name, recipe (with the precision resolved),
+            steps trained, batch size, the distribution strategy's class name and
+            replica count (``None`` and 1 without one), the SHA-256 of the data of the
+            last ``fit`` (hashed when first read, unless a checkpoint needed it
+            already) and library versions.
         """
         from mnistkit import __version__
 
@@ -568,6 +570,8 @@ class Trainer:
             "deterministic": self.deterministic,
             "steps": _iterations(self.model),
             "batch_size": self._last_batch_size,
+            "strategy": None if self.strategy is None else type(self.strategy).__name__,
+            "replicas": 1 if self.strategy is None else int(self.strategy.num_replicas_in_sync),
             "data_checksum": None if self._last_data is None else self._last_data.checksum,
             "versions": {
                 "mnistkit": __version__,
