@@ -57,7 +57,9 @@ def work(task: str, **options: Any) -> dict[str, Any]:
 def throughput(rounds: int, precision: str, cpus: str, models: list[str]) -> dict[str, Any]:
     """Alternate mnistkit and plain Keras on each model; return rounds and median ratios."""
     results: dict[str, Any] = {}
-    for model in models if rounds > 0 else []:
+    if rounds <= 0:
+        return results
+    for model in models:
         settings = PAIRS[model]
         pairs = []
         for round_index in range(rounds):

@@ -328,9 +328,10 @@ class Trainer:
 
         directory = None if checkpoint_dir is None else Path(checkpoint_dir)
         stream_seed = int(np.random.SeedSequence([self.seed, self._runs]).generate_state(1)[0])
+        parameters = int(self.model.count_params())
         expected = {
             "model": self.model_name or self.model.name,
-            "parameters": int(self.model.count_params()),
+            "parameters": parameters,
             "seed": self.seed,
             "stream_seed": stream_seed,
             "batch_size": size,
@@ -372,7 +373,7 @@ class Trainer:
             1
             if self.strategy is not None
             else _execution.steps_per_call(
-                lengths, callbacks, parameters=int(self.model.count_params()), batch_size=size
+                lengths, callbacks, parameters=parameters, batch_size=size
             )
         )
         # With several steps per call, the watch names the step where the loss broke.
