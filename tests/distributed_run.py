@@ -74,17 +74,17 @@ def mirrored(result_path: Path) -> None:
     for name, chosen in (("one_device", None), ("two_devices", strategy)):
         started = time.perf_counter()
         trainer = Trainer("softmax", seed=SEED, learning_rate=LEARNING_RATE, strategy=chosen)
-        history = trainer.fit(data, steps=20, batch_size=BATCH_SIZE, log_every=5, verbose=0).history
+        log = trainer.fit(data, steps=20, batch_size=BATCH_SIZE, log_every=5, verbose=0).log
         result[name] = {
             "seconds": time.perf_counter() - started,
             "weights": weights_of(trainer),
-            "train_accuracy": history["train_accuracy"],
-            "loss": history["loss"],
+            "train_accuracy": [row["train_accuracy"] for row in log if "train_accuracy" in row],
+            "loss": [row["loss"] for row in log if "loss" in row],
             "evaluation": trainer.evaluate(evaluation_data()),
             "metadata": {key: trainer.metadata[key] for key in ("strategy", "replicas")},
         }
 
-    # Dropout under two replicas: keep_prob switched for training, masks per replica,
+    # Dropout under two replicas: keep_prob set for training, masks per replica,
     # and a checkpointed run that resumes to the weights of an uninterrupted one.
     def dropout_model() -> Any:
         inputs = keras.Input((28, 28, 1))
@@ -151,7 +151,7 @@ def worker(checkpoint_dir: Path, result_path: Path) -> None:
             checkpoint_dir=checkpoint_dir,
             callbacks=[StopAt(INTERRUPT_AT)],
         )
-        steps_logged = history.history["step"]
+        steps_logged = [row["step"] for row in history.log]
     except KeyboardInterrupt:
         interrupted = True
         steps_logged = []

@@ -166,11 +166,13 @@ def test_models_shows_plugins_and_notes_a_name_clash(tmp_path: Path) -> None:
     [
         (["train", "softmx"], "Did you mean 'softmax'?"),
         (["train", "softmax", "--dataset", "mnits"], "Unknown dataset 'mnits'"),
-        (["train", "softmax", "--keep-prob", "1.5"], "--keep-prob: expected a number in (0, 1]"),
+        (["train", "softmax", "--keep-prob", "1.5"], "--keep-prob: expected a float in (0, 1]"),
         (["train", "softmax", "--steps", "0"], "--steps: expected a positive integer"),
         (["train", "softmax", "--batch-size", "ten"], "--batch-size: expected a positive"),
         (["train", "softmax", "--learning-rate", "0"], "--learning-rate: expected a positive"),
-        (["train", "softmax", "--seed", "-1"], "--seed: expected an integer 0 or more"),
+        (["train", "softmax", "--seed", "-1"], "--seed: expected an integer from 0 to"),
+        (["train", "softmax", "--seed", "4294967296"], "--seed: expected an integer from 0 to"),
+        (["train", "softmax", "--output", ""], "--output: expected a folder"),
         (["train", "softmax", "--steps", "5", "--epochs", "1"], "not allowed with argument"),
         (["train", "softmax", "--recipe", "fast"], "has no recipe 'fast'"),
         (["train", "softmax", "--resume"], "--resume: needs --output DIR"),
@@ -360,7 +362,7 @@ def test_unknown_optimizer_is_a_usage_error_before_tensorflow_loads(tmp_path: Pa
     line = assert_one_line_error(result, 2)
     assert "argument --optimizer" in line
     assert "'adamm'" in line
-    assert "adam," in line  # the valid names are listed
+    assert "'adam'," in line  # the valid names are listed
 
 
 @pytest.mark.slow
@@ -391,7 +393,9 @@ def test_interrupted_train_exits_130_and_resumes_to_the_end(tmp_path: Path) -> N
 
     changed = run_cli("train", "softmax", "--steps", "5000", "--output", folder, "--resume")
 
-    assert "belongs to a different run" in assert_one_line_error(changed, 1)
+    assert "keeps its settings (steps: the run has 3000, given 5000)" in assert_one_line_error(
+        changed, 1
+    )
 
     resumed = run_cli("train", "softmax", "--output", folder, "--resume")  # settings kept
 

@@ -474,7 +474,7 @@ def tiny_digits(small_arrays: Arrays) -> Iterator[Callable[..., Datasets]]:
         )
 
     yield tiny_digits
-    datasets_module._registry.unregister("tiny_digits")
+    datasets_module.DATASETS.unregister("tiny_digits")
 
 
 def test_registered_loader_is_listed_described_and_loaded(
@@ -519,7 +519,7 @@ def test_registering_a_taken_dataset_name_raises_unless_override(
 
 def test_unregistered_loader_is_gone(small_arrays: Arrays) -> None:
     register_dataset("fleeting")(lambda: Datasets.from_arrays(*small_arrays, validation_size=0))
-    datasets_module._registry.unregister("fleeting")
+    datasets_module.DATASETS.unregister("fleeting")
     assert "fleeting" not in list_datasets()
     with pytest.raises(UnknownNameError):
         load_dataset("fleeting")

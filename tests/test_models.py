@@ -21,6 +21,7 @@ from mnistkit import (
     build,
     list_models,
     load_model,
+    model_info,
     read_metadata,
     save_model,
 )
@@ -46,7 +47,7 @@ def test_every_registered_model_maps_a_batch_to_ten_finite_logits(name: str) -> 
     logits = np.asarray(model(_images(2)))
     assert logits.shape == (2, 10)
     assert np.isfinite(logits).all()
-    assert model._mnistkit_name == name
+    assert model_info(model).name == name
 
 
 @pytest.mark.parametrize(("name", "count"), TUTORIAL_PARAMETERS.items())
@@ -170,7 +171,7 @@ def test_save_and_load_keep_the_keep_prob_and_the_dropout_stream(tmp_path: Path)
     assert [p.name for p in tmp_path.iterdir()] == ["cnn.keras"]
     assert read_metadata(path) == {"steps": 3}
     assert get_keep_prob(loaded) == pytest.approx(0.3)
-    assert loaded.get_layer("dropout").initial_keep_prob == 0.5
+    assert loaded.get_layer("dropout").get_config()["keep_prob"] == pytest.approx(0.3)
     np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(model(images)), atol=1e-6)
     np.testing.assert_allclose(
         np.asarray(loaded(images, training=True)),
@@ -189,7 +190,7 @@ def test_keep_prob_dropout_is_a_registered_keras_serializable() -> None:
     copy = keras.saving.deserialize_keras_object(json.loads(json.dumps(config)), safe_mode=True)
 
     assert type(copy) is KeepProbDropout
-    assert (copy.name, copy.initial_keep_prob, copy.seed) == ("drop", 0.7, 5)
+    assert (copy.name, copy.get_config()["keep_prob"], copy.seed) == ("drop", 0.7, 5)
 
 
 def test_load_model_of_a_missing_file_raises_data_not_found(tmp_path: Path) -> None:
@@ -256,3 +257,69 @@ def test_importing_mnistkit_and_listing_does_not_import_tensorflow() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- plain Keras models
+
+
+def test_keras_loads_a_saved_deep_cnn_after_importing_mnistkit_alone(tmp_path: Path) -> None:
+    path = tmp_path / "cnn.keras"
+    save_model(build("deep_cnn", seed=0), path)
+    for loader in ("keras.saving.load_model", "tf.keras.models.load_model"):
+        code = (
+            "import mnistkit, keras, tensorflow as tf\n"
+            f"model = {loader}({str(path)!r})\n"
+            "print(type(model.get_layer('dropout')).__name__, mnistkit.model_info(model).name)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout.split() == ["KeepProbDropout", "deep_cnn"]
+
+
+def test_several_built_models_fit_in_one_keras_model() -> None:
+    inputs = keras.Input((28, 28, 1))
+    first, second = build("deep_cnn", seed=1), build("deep_cnn", seed=2)
+    assert first.name != second.name
+    ensemble = keras.Model(inputs, keras.layers.Average()([first(inputs), second(inputs)]))
+    assert ensemble.count_params() == 2 * TUTORIAL_PARAMETERS["deep_cnn"]
+    on_top = keras.Sequential([build("softmax"), keras.layers.Softmax()])
+    assert on_top(_images(1)).shape == (1, 10)
+    named = build("softmax", name="mine")
+    assert named.name == "mine"
+
+
+def test_a_probability_model_trains_with_kerass_probability_losses() -> None:
+    from mnistkit import load_dataset
+
+    mnist = load_dataset("mnist", one_hot=True)
+    model = build("softmax", output="probabilities")
+    assert model_info(model).output == "probabilities"
+    np.testing.assert_allclose(np.asarray(model(_images(3))).sum(axis=1), 1.0, rtol=1e-6)
+    keras.utils.set_random_seed(0)
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="categorical_crossentropy",
+                  metrics=["accuracy"])  # fmt: skip
+    model.fit(mnist.train.images[:30_000], mnist.train.labels[:30_000], batch_size=100,
+              epochs=1, verbose=0)  # fmt: skip
+    _, accuracy = model.evaluate(mnist.test.images, mnist.test.labels, verbose=0)
+    assert accuracy >= 0.9
+
+
+def test_a_built_model_says_what_it_outputs_in_its_summary() -> None:
+    lines: list[str] = []
+    build("deep_cnn", output="probabilities").summary(print_fn=lines.append)
+    assert any("output_probabilities" in line for line in lines)
+
+
+def test_a_clone_drops_as_the_original_once_its_dropout_state_is_copied() -> None:
+    from mnistkit.layers import copy_dropout_state
+
+    model = build("deep_cnn", seed=3)
+    images = _images(2)
+    model(images, training=True)  # the original has drawn a mask
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    assert not np.allclose(clone(images, training=True), model(images, training=True))
+    copy_dropout_state(model, clone)
+    np.testing.assert_allclose(clone(images, training=True), model(images, training=True))

@@ -21,6 +21,7 @@ from mnistkit import (
     list_datasets,
     list_models,
     load_dataset,
+    model_info,
     model_recipes,
     register_model,
 )
@@ -170,7 +171,7 @@ def test_builtin_models_are_listed_sorted_and_described() -> None:
 
 
 def test_model_lookup_normalises_names() -> None:
-    assert models_module._registry.get("Deep-CNN") is models_module.deep_cnn
+    assert models_module.MODELS.get("Deep-CNN") is models_module.deep_cnn
     assert model_recipes("DEEP CNN")["default"].steps == 20_000
 
 
@@ -250,8 +251,8 @@ class Plugins:
 
 
 def _refresh_registries() -> None:
-    models_module._registry.refresh()
-    datasets_module._registry.refresh()
+    models_module.MODELS.refresh()
+    datasets_module.DATASETS.refresh()
 
 
 @pytest.fixture
@@ -262,15 +263,22 @@ def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Plugins
 
 
 FAKE_NET = """
-from types import SimpleNamespace
-
 from mnistkit import Recipe, with_recipes
 
 
 @with_recipes(default=Recipe(optimizer="sgd", learning_rate=0.1, steps=10))
 def fake_net(*, width: int = 4):
-    '''A fake model that is not a Keras model.'''
-    return SimpleNamespace(source=__name__, width=width)
+    '''A small model of a plugin.'''
+    import keras
+
+    inputs = keras.Input((28, 28, 1))
+    hidden = keras.layers.Dense(width, name="hidden")(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, keras.layers.Dense(10)(hidden), name="fake")
+
+
+def not_a_model():
+    '''A factory that returns something else.'''
+    return "not a model"
 """
 
 
@@ -284,8 +292,8 @@ def test_plugin_is_listed_and_described_without_being_imported(plugins: Plugins)
     assert "fake_net" in list_models()
     assert list_models("fake*") == ["fake_net"]
     (entry,) = describe_models("fake_net")
-    assert models_module._registry.entry("FAKE-NET") == entry
-    assert models_module._registry.plugin_modules() >= {"fake_widgets_models"}
+    assert models_module.MODELS.entry("FAKE-NET") == entry
+    assert models_module.MODELS.plugin_modules() >= {"fake_widgets_models"}
 
     assert entry.origin == "plugin"
     assert entry.distribution == "fake-widgets 1.0"
@@ -306,11 +314,8 @@ def test_plugin_is_imported_and_built_on_first_use(plugins: Plugins) -> None:
     model = build("fake-net", width=8)
 
     assert "fake_widgets_models" in sys.modules
-    assert (model.source, model.width, model._mnistkit_name) == (
-        "fake_widgets_models",
-        8,
-        "fake_net",
-    )
+    assert model_info(model).name == "fake_net"
+    assert model.get_layer("hidden").units == 8
     assert model_recipes("fake_net")["default"].learning_rate == 0.1
     with pytest.raises(InvalidArgumentError, match=r"Accepted arguments: width\."):
         build("fake_net", depth=2)
@@ -322,9 +327,9 @@ def test_plugin_in_a_package_is_found_by_its_top_level_module(plugins: Plugins) 
         {"mnistkit.models": {"packaged_net": "packaged_widgets.nets:fake_net"}},
         {"packaged_widgets/__init__.py": "", "packaged_widgets/nets.py": FAKE_NET},
     )
-    assert "packaged_widgets" in models_module._registry.plugin_modules()
+    assert "packaged_widgets" in models_module.MODELS.plugin_modules()
     assert "packaged_widgets" not in sys.modules
-    assert build("packaged_net").source == "packaged_widgets.nets"
+    assert model_info(build("packaged_net")).name == "packaged_net"
 
 
 def test_plugin_that_fails_to_import_raises_plugin_error_while_others_keep_working(
@@ -353,7 +358,8 @@ def test_plugin_that_fails_to_import_raises_plugin_error_while_others_keep_worki
         assert part in str(error)
     assert {"broken_net", "good_net"} <= set(list_models())
     assert describe_models("broken_net")[0].origin == "plugin"
-    assert build("good_net").source == "mixed_good"
+    assert model_info(build("good_net")).name == "good_net"
+    assert models_module.MODELS.get("good_net").__module__ == "mixed_good"
     with pytest.raises(PluginError):  # a failed import is not cached as a success
         build("broken_net")
 
@@ -377,6 +383,16 @@ def test_plugin_entry_that_is_not_a_factory_raises_plugin_error(
         build("odd_net")
 
 
+def test_plugin_factory_that_returns_no_model_is_refused_in_one_line(plugins: Plugins) -> None:
+    plugins.install(
+        "fake-widgets",
+        {"mnistkit.models": {"not_a_model": "fake_widgets_models:not_a_model"}},
+        {"fake_widgets_models.py": FAKE_NET},
+    )
+    with pytest.raises(InvalidArgumentError, match="its factory returned a str"):
+        build("not_a_model")
+
+
 def test_plugin_clashing_with_a_builtin_loses_with_a_warning(plugins: Plugins) -> None:
     plugins.install(
         "rogue-widgets",
@@ -395,7 +411,7 @@ def test_plugin_clashing_with_a_builtin_loses_with_a_warning(plugins: Plugins) -
     (entry,) = describe_models("softmax")
     assert entry.origin == "built-in"
     assert any("rogue-widgets 1.0" in note for note in entry.notes)
-    assert models_module._registry.get("softmax") is models_module.softmax
+    assert models_module.MODELS.get("softmax") is models_module.softmax
     assert "rogue_widgets" not in sys.modules
 
 
@@ -418,7 +434,8 @@ def test_two_plugins_with_one_name_first_by_distribution_name_wins(plugins: Plug
     )
     assert entry.distribution == "alpha-widgets 1.0"
     assert entry.notes == ("also declared by plugin beta-widgets 1.0, which is ignored",)
-    assert build("shared_net").source == "alpha_widgets"
+    assert model_info(build("shared_net")).name == "shared_net"
+    assert models_module.MODELS.get("shared_net").__module__ == "alpha_widgets"
     assert "beta_widgets" not in sys.modules
 
 

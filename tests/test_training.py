@@ -1,9 +1,11 @@
-"""The Trainer: keep_prob toggling, logging, resume, divergence and bad input."""
+"""The Trainer: keep_prob, logging, epochs for callbacks, resume, divergence and bad input."""
 
 from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -18,12 +20,13 @@ from mnistkit import (
     Recipe,
     Trainer,
     TrainingDivergedError,
+    build,
     get_keep_prob,
     load_model,
     read_metadata,
 )
-from mnistkit._execution import steps_per_call
-from mnistkit._pipeline import batch_at, index_stream
+from mnistkit.checkpoints import read_state
+from mnistkit.streams import batch_at, index_stream, stream_seed
 
 
 def small_dropout_model(keep_prob: float = 0.5, seed: int = 7) -> keras.Model:
@@ -55,13 +58,13 @@ class KeepProbSpy(keras.callbacks.Callback):
         self.seen.append(get_keep_prob(self.model))
 
 
-def test_training_runs_at_configured_keep_prob_and_restores_the_models(data) -> None:
+def test_training_runs_at_the_given_keep_prob_and_the_model_keeps_it(data) -> None:
     model = small_dropout_model(keep_prob=0.5)
     trainer = Trainer(model, keep_prob=0.3, seed=1)
     spy = KeepProbSpy()
     trainer.fit(data, steps=4, batch_size=20, callbacks=[spy], verbose=0)
     assert spy.seen == [pytest.approx(0.3)] * 4
-    assert get_keep_prob(model) == 0.5
+    assert get_keep_prob(model) == trainer.recipe.keep_prob == 0.3
 
 
 def test_evaluate_and_predict_are_deterministic_after_training_with_dropout(data) -> None:
@@ -89,16 +92,8 @@ def test_monte_carlo_predictions_spread_and_leave_the_model_as_it_was(data) -> N
     assert int(trainer.model.get_layer("dropout").draws.numpy()) == before_draws
     for old, new in zip(before_weights, weights_of(trainer), strict=True):
         np.testing.assert_array_equal(old, new)
-
-
-def test_toggling_keep_prob_does_not_retrace_prediction(data) -> None:
-    trainer = Trainer(small_dropout_model(), seed=4)
-    trainer.predict(data[0][:5])
-    trainer.predict(data[0][:7], samples=3, keep_prob=0.9)
-    trainer.predict(data[0][:9], samples=3, keep_prob=0.4)
-    trainer.predict(data[0][:11])
-    assert trainer._predict_fn.experimental_get_tracing_count() == 1
-    assert trainer._sample_fn.experimental_get_tracing_count() == 1
+    again = trainer.predict(images, keep_prob=0.5, samples=8)
+    np.testing.assert_array_equal(again[0], mean)  # the same calls draw the same samples
 
 
 def test_log_every_prints_the_tutorial_lines_with_dropout_off(data, capsys) -> None:
@@ -106,9 +101,12 @@ def test_log_every_prints_the_tutorial_lines_with_dropout_off(data, capsys) -> N
     history = trainer.fit(data, steps=12, batch_size=25, log_every=5)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step")]
     assert [line.split(",")[0] for line in lines] == ["step 0", "step 5", "step 10"]
-    assert history.history["step"] == [0, 5, 10]
-    assert len(history.history["train_accuracy"]) == 3
-    assert float(lines[0].rsplit(" ", 1)[1]) == pytest.approx(history.history["train_accuracy"][0])
+    assert [row["step"] for row in history.log] == [0, 5, 10, 12]
+    accuracies = [row["train_accuracy"] for row in history.log if "train_accuracy" in row]
+    assert len(accuracies) == 3
+    assert float(lines[0].rsplit(" ", 1)[1]) == pytest.approx(accuracies[0])
+    assert "loss" not in history.log[0]  # no stretch ends at step 0
+    assert all({"loss", "accuracy"} <= set(row) for row in history.log[1:])
 
 
 def test_logged_accuracy_is_measured_on_the_current_batch_without_dropout(data) -> None:
@@ -117,12 +115,10 @@ def test_logged_accuracy_is_measured_on_the_current_batch_without_dropout(data) 
     untrained = Trainer(keras.models.clone_model(model), seed=6)
     untrained.model.set_weights(model.get_weights())
     history = trainer.fit(data, steps=1, batch_size=40, log_every=1, verbose=0)
-    stream_seed = int(np.random.SeedSequence([6, 0]).generate_state(1)[0])
-    images, labels = batch_at(
-        trainer._arrays(data, "data"), batch_size=40, seed=stream_seed, step=0
-    )
+    assert trainer.metadata["data_seed"] == stream_seed(6)
+    images, labels = batch_at(*data, batch_size=40, seed=stream_seed(6), step=0)
     expected = float(np.mean(untrained.predict(images).argmax(axis=1) == labels))
-    assert history.history["train_accuracy"] == [pytest.approx(expected)]
+    assert history.log[0]["train_accuracy"] == pytest.approx(expected)
 
 
 def test_interrupted_deterministic_run_resumes_to_identical_weights(data, tmp_path) -> None:
@@ -140,7 +136,7 @@ def test_interrupted_deterministic_run_resumes_to_identical_weights(data, tmp_pa
     whole.fit(data, **settings)
     with pytest.raises(KeyboardInterrupt):
         trainer().fit(data, checkpoint_dir=tmp_path, callbacks=[Interrupt()], **settings)
-    assert json.loads((tmp_path / "state.json").read_text())["step"] == 7
+    assert read_state(tmp_path)["step"] == 7
     resumed = trainer()
     resumed.fit(data, checkpoint_dir=tmp_path, resume=True, **settings)
     for expected, actual in zip(weights_of(whole), weights_of(resumed), strict=True):
@@ -171,7 +167,7 @@ def test_ctrl_c_lets_the_step_under_way_finish_and_saves_it(data, tmp_path) -> N
             data, steps=20, batch_size=20, checkpoint_dir=tmp_path, callbacks=[ctrl_c], verbose=0
         )
     assert ctrl_c.finished == [1, 2, 3, 4, 5]  # step 5's callbacks ran to their end
-    assert json.loads((tmp_path / "state.json").read_text())["step"] == 5
+    assert read_state(tmp_path)["step"] == 5
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
@@ -180,7 +176,7 @@ def test_ctrl_c_in_the_last_step_still_interrupts(data, tmp_path) -> None:
         Trainer(small_dropout_model(), seed=14).fit(
             data, steps=4, batch_size=20, checkpoint_dir=tmp_path, callbacks=[CtrlC(4)], verbose=0
         )
-    assert json.loads((tmp_path / "state.json").read_text())["step"] == 4
+    assert read_state(tmp_path)["step"] == 4
 
 
 def test_a_second_ctrl_c_interrupts_at_once(data) -> None:
@@ -225,8 +221,7 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(
     images, labels = data
     poisoned = images.copy()
     poisoned[0] = np.nan  # the softmax model carries a NaN pixel straight into the loss
-    stream_seed = int(np.random.SeedSequence([14, 0]).generate_state(1)[0])
-    batches = index_stream(len(images), batch_size=20, seed=stream_seed, start_step=0)
+    batches = index_stream(len(images), batch_size=20, seed=stream_seed(14), start_step=0)
     first_bad = next(step for step, batch in enumerate(batches) if 0 in batch.numpy())
     assert first_bad > 0  # so that a good checkpoint exists before it
     trainer = Trainer("softmax", seed=14)
@@ -241,21 +236,25 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(
         )
     assert isinstance(caught.value, FloatingPointError)
     assert f"last good checkpoint (step {first_bad})" in str(caught.value)
-    assert json.loads((tmp_path / "state.json").read_text())["step"] == first_bad
+    assert read_state(tmp_path)["step"] == first_bad
 
 
 def test_several_steps_per_call_still_name_the_first_non_finite_step(data) -> None:
     images, labels = data
     poisoned = images.copy()
     poisoned[0] = np.nan
-    stream_seed = int(np.random.SeedSequence([15, 0]).generate_state(1)[0])
-    batches = index_stream(len(images), batch_size=20, seed=stream_seed, start_step=0)
+    batches = index_stream(len(images), batch_size=20, seed=stream_seed(15), start_step=0)
     first_bad = next(step for step, batch in enumerate(batches) if 0 in batch.numpy())
     steps = 10 * (first_bad // 10 + 3)
     trainer = Trainer("softmax", seed=15)
+    assert (
+        trainer.plan((poisoned, labels), steps=steps, batch_size=20).steps_per_call(
+            parameters=trainer.model.count_params(), batch_size=20, every_step=False
+        )
+        == 10
+    )
     with pytest.raises(TrainingDivergedError, match=f"at step {first_bad};"):
         trainer.fit((poisoned, labels), steps=steps, batch_size=20, verbose=0)
-    assert trainer.model.steps_per_execution == 10
 
 
 class BatchWatcher(keras.callbacks.Callback):
@@ -267,37 +266,18 @@ class BatchWatcher(keras.callbacks.Callback):
         self.batches += 1
 
 
-@pytest.mark.parametrize(
-    ("lengths", "callbacks", "parameters", "expected"),
-    [
-        ([550], [], 7850, 10),  # two epochs of 100 on 55,000 examples
-        ([1000, 550], [], 7850, 10),
-        ([215], [], 7850, 5),
-        ([7, 14], [], 7850, 7),
-        ([13], [], 7850, 1),
-        ([550], [BatchWatcher()], 7850, 1),  # it must see every batch
-        ([550], [keras.callbacks.History()], 7850, 10),  # epoch hooks only
-        ([550], [], 3_274_634, 1),  # the deep CNN's steps are large
-    ],
-)
-def test_steps_per_call_divide_the_run_and_spare_large_steps_and_batch_callbacks(
-    lengths, callbacks, parameters, expected
-) -> None:
-    assert steps_per_call(lengths, callbacks, parameters=parameters, batch_size=100) == expected
-
-
 def test_several_steps_per_call_train_as_single_steps_do(data) -> None:
     def trainer() -> Trainer:
         keras.utils.set_random_seed(16)
         return Trainer(small_dropout_model(), seed=16, deterministic=True)
 
     fast, watched, watcher = trainer(), trainer(), BatchWatcher()
-    fast.fit(data, steps=30, batch_size=20, verbose=0)
-    watched.fit(data, steps=30, batch_size=20, callbacks=[watcher], verbose=0)
+    fast_history = fast.fit(data, steps=30, batch_size=20, verbose=0)
+    watched_history = watched.fit(data, steps=30, batch_size=20, callbacks=[watcher], verbose=0)
 
-    assert fast.model.steps_per_execution == 10
+    assert fast_history.params["steps_per_call"] == 10
+    assert watched_history.params["steps_per_call"] == 1
     assert watcher.batches == 30  # a callback that watches batches sees every one
-    assert "train_step" not in vars(watched.model)  # one step per call: nothing wrapped
     for expected, actual in zip(weights_of(watched), weights_of(fast), strict=True):
         np.testing.assert_array_equal(expected, actual)
     # 14 batches: the last call of the evaluation runs fewer steps than the others
@@ -454,3 +434,235 @@ def test_a_recipe_that_shifts_images_trains_and_resumes_exactly(data, tmp_path) 
     resumed.fit(data, checkpoint_dir=tmp_path, resume=True, verbose=0)
     for expected, actual in zip(weights_of(whole), weights_of(resumed), strict=True):
         np.testing.assert_array_equal(expected, actual)
+
+
+# ---------------------------------------------------------------- keep_prob has one owner
+
+
+def test_a_model_built_at_a_keep_prob_trains_at_it_not_at_its_recipes(data) -> None:
+    trainer = Trainer(build("deep_cnn", keep_prob=0.75, seed=1), seed=1)
+    spy = KeepProbSpy()
+    trainer.fit(data, steps=2, batch_size=10, callbacks=[spy], verbose=0)
+    assert spy.seen == [pytest.approx(0.75)] * 2
+    assert trainer.recipe.keep_prob == 0.75
+
+
+def test_a_model_built_by_name_for_a_recipe_carries_its_keep_prob(data) -> None:
+    trainer = Trainer("deep_cnn", recipe="fast", seed=1)
+    spy = KeepProbSpy()
+    trainer.fit(data, steps=2, batch_size=10, callbacks=[spy], verbose=0)
+    assert spy.seen == [pytest.approx(0.75)] * 2
+    explicit = Trainer(build("deep_cnn", recipe="fast"), keep_prob=0.6, seed=1)
+    assert (explicit.recipe.keep_prob, get_keep_prob(explicit.model)) == (0.6, 0.6)
+
+
+def test_keep_prob_for_a_model_without_dropout_is_refused() -> None:
+    with pytest.raises(InvalidArgumentError, match="has no KeepProbDropout layer"):
+        Trainer("softmax", keep_prob=0.5)
+    assert Trainer("softmax", seed=0).recipe.keep_prob is None
+
+
+def test_a_saved_model_mc_predicts_at_the_keep_prob_it_trained_at_in_a_fresh_process(
+    data, tmp_path
+) -> None:
+    trainer = Trainer("deep_cnn", recipe="fast", seed=2)
+    trainer.fit(data, steps=2, batch_size=10, verbose=0)
+    path = trainer.save(tmp_path / "fast.keras")
+    script = f"""
+import json, numpy as np
+from mnistkit import Trainer, load_model, model_info
+model = load_model({str(path)!r})
+trainer = Trainer(model, seed=0)
+images = np.asarray(json.loads({json.dumps(data[0][:6].tolist())!r}), np.float32)
+by_default, _ = trainer.predict(images, samples=4)
+at_075, _ = trainer.predict(images, samples=4, keep_prob=0.75)
+at_050, _ = trainer.predict(images, samples=4, keep_prob=0.5)
+print(json.dumps({{"recipe": model_info(model).recipe.name, "keep_prob": trainer.recipe.keep_prob,
+    "same": bool(np.array_equal(by_default, at_075)),
+    "differs": not np.allclose(by_default, at_050)}}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"recipe": "fast", "keep_prob": 0.75, "same": True, "differs": True}
+
+
+# ---------------------------------------------------------------- Monte-Carlo dropout
+
+
+def batch_norm_model() -> keras.Model:
+    """A plugin-style model with batch normalization before its dropout."""
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(32)(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Activation("relu")(x)
+    x = KeepProbDropout(0.5, seed=3, name="dropout")(x)
+    return keras.Model(inputs, keras.layers.Dense(10)(x))
+
+
+def test_mc_dropout_leaves_batch_normalization_in_inference_mode(data) -> None:
+    trainer = Trainer(batch_norm_model(), seed=4)
+    trainer.fit(data, steps=5, batch_size=20, verbose=0)
+    images = data[0][:8]
+    plain = trainer.predict(images)
+    mean, std = trainer.predict(images, keep_prob=1.0, samples=3)
+    np.testing.assert_allclose(mean, plain, rtol=1e-6, atol=1e-7)
+    assert float(std.max()) < 1e-6
+    # One image's samples do not depend on the images batched with it.
+    first, _ = trainer.predict(np.concatenate([images[:1], data[0][100:103]]), samples=5)
+    second, _ = trainer.predict(np.concatenate([images[:1], data[0][200:203]]), samples=5)
+    np.testing.assert_allclose(first[0], second[0], rtol=1e-6)
+
+
+def test_mc_predict_needs_a_dropout_layer() -> None:
+    with pytest.raises(InvalidArgumentError, match="no KeepProbDropout layer"):
+        Trainer("softmax", seed=0).predict(np.zeros((1, 784), np.float32), samples=2)
+
+
+# ---------------------------------------------------------------- epochs for callbacks
+
+
+class EpochCounter(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.begun: list[int] = []
+        self.ended: list[tuple[int, list[str]]] = []
+
+    def on_epoch_begin(self, epoch: int, logs: object = None) -> None:
+        self.begun.append(epoch)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.ended.append((epoch, sorted(logs or {})))
+
+
+def test_callbacks_see_one_epoch_per_pass_with_validation_in_their_logs(data) -> None:
+    images, labels = data
+    counter = EpochCounter()
+    history = Trainer("softmax", seed=5).fit(
+        (images[:100], labels[:100]),
+        epochs=3,
+        batch_size=30,
+        validation_data=(images[100:160], labels[100:160]),
+        callbacks=[counter],
+        verbose=0,
+    )
+    expected = ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert counter.begun == [0, 1, 2]
+    assert counter.ended == [(0, expected), (1, expected), (2, expected)]
+    assert history.epoch == [0, 1, 2]
+    assert len(history.history["val_loss"]) == 3
+    assert history.params["steps"] == 4  # ceil(100 / 30)
+
+
+def test_a_run_by_steps_ends_its_last_epoch_where_it_stops(data) -> None:
+    counter = EpochCounter()
+    Trainer("softmax", seed=6).fit(data, steps=25, batch_size=40, callbacks=[counter], verbose=0)
+    assert counter.begun == [0, 1, 2]  # 10 steps an epoch: 10, 10, then the last 5
+    assert [epoch for epoch, _ in counter.ended] == [0, 1, 2]
+
+
+class Scripted(keras.callbacks.Callback):
+    """Writes a scripted figure into each epoch's logs, for EarlyStopping to watch."""
+
+    def __init__(self, values: list[float]) -> None:
+        super().__init__()
+        self.values = values
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        assert logs is not None
+        logs["scripted"] = self.values[epoch]
+
+
+def test_early_stopping_stops_at_the_epoch_plain_keras_stops_at(data) -> None:
+    images, labels = data
+    values = [5.0, 4.0, 3.0, 3.5, 3.6, 3.7, 1.0, 0.5]
+
+    def stopper() -> keras.callbacks.EarlyStopping:
+        return keras.callbacks.EarlyStopping(monitor="scripted", mode="min", patience=2)
+
+    plain = build("softmax")
+    plain.compile(
+        optimizer="sgd",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    keras_stop = stopper()
+    keras_history = plain.fit(
+        images[:100], labels[:100], epochs=8, batch_size=25,
+        callbacks=[Scripted(values), keras_stop], verbose=0,
+    )  # fmt: skip
+    ours_stop = stopper()
+    trainer = Trainer("softmax", seed=7)
+    history = trainer.fit(
+        (images[:100], labels[:100]), epochs=8, batch_size=25,
+        callbacks=[Scripted(values), ours_stop], verbose=0,
+    )  # fmt: skip
+    assert ours_stop.stopped_epoch == keras_stop.stopped_epoch == 4
+    assert history.epoch == keras_history.epoch == [0, 1, 2, 3, 4]
+    assert int(trainer.model.optimizer.iterations.numpy()) == 5 * 4  # no step past the stop
+
+
+def test_a_run_resumed_inside_an_epoch_begins_with_the_rest_of_it(data, tmp_path) -> None:
+    images, labels = data
+    arrays = (images[:100], labels[:100])
+
+    class StopAt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: object = None) -> None:
+            if int(self.model.optimizer.iterations.numpy()) == 6:
+                raise KeyboardInterrupt
+
+    settings = {"epochs": 3, "batch_size": 25, "checkpoint_dir": tmp_path, "verbose": 0}
+    with pytest.raises(KeyboardInterrupt):
+        Trainer("softmax", seed=8).fit(arrays, callbacks=[StopAt()], **settings)
+    counter = EpochCounter()
+    history = Trainer("softmax", seed=8).fit(arrays, resume=True, callbacks=[counter], **settings)
+    assert counter.begun == [1, 2]  # step 6 is in epoch 1 (4 steps an epoch)
+    assert history.epoch == [1, 2]
+
+
+def test_averaged_weights_are_swapped_in_once_at_the_end(data) -> None:
+    class LastRaw(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: object = None) -> None:
+            self.raw = [np.array(w) for w in self.model.get_weights()]
+
+    def run(**settings: object) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        keras.utils.set_random_seed(9)
+        optimizer = keras.optimizers.Adam(1e-2, use_ema=True, ema_momentum=0.9)
+        trainer = Trainer(small_dropout_model(), optimizer=optimizer, seed=9, deterministic=True)
+        watcher = LastRaw()
+        trainer.fit(data, steps=20, batch_size=20, callbacks=[watcher], verbose=0, **settings)
+        return weights_of(trainer), watcher.raw
+
+    logged, raw = run(log_every=5, validation_data=data)
+    plain, _ = run()
+    assert any(not np.array_equal(a, b) for a, b in zip(logged, raw, strict=True))
+    for a, b in zip(logged, plain, strict=True):  # logging does not cut the run in pieces
+        np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------- what a model carries
+
+
+def test_model_info_survives_keras_saving_and_cloning(tmp_path) -> None:
+    from mnistkit import model_info
+
+    model = build("deep_cnn", recipe="fast", output="probabilities")
+    path = tmp_path / "cnn.keras"
+    model.save(path)
+    for copy in (keras.saving.load_model(path), keras.models.clone_model(model)):
+        info = model_info(copy)
+        assert info is not None
+        assert (info.name, info.output, info.recipe.name) == ("deep_cnn", "probabilities", "fast")
+        assert get_keep_prob(copy) == 0.75
+
+
+def test_a_recipe_is_checked_when_it_is_made() -> None:
+    with pytest.raises(InvalidArgumentError, match="argument `batch_size`"):
+        Recipe(optimizer="sgd", learning_rate=0.1, steps=10, batch_size=0)
+    with pytest.raises(InvalidArgumentError, match="argument `keep_prob`"):
+        Recipe(steps=10, keep_prob=7)
+    with pytest.raises(InvalidArgumentError, match="argument `learning_rate`"):
+        Recipe(steps=10, learning_rate=float("nan"))

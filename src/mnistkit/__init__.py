@@ -1,7 +1,9 @@
 """mnistkit: the TensorFlow MNIST tutorials as a Keras 3 library.
 
 Importing mnistkit is fast: Keras and TensorFlow are imported when a model is built,
-trained or loaded, not before.
+trained or loaded, not before. Whoever imports Keras first, mnistkit's layers are then
+registered with it, so ``keras.saving.load_model`` reads mnistkit's models once
+``mnistkit`` is imported.
 
 Example:
     >>> from mnistkit import build, load_dataset
@@ -16,6 +18,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from mnistkit._keras_hook import register_when_keras_loads
+from mnistkit._version import __version__
 from mnistkit.datasets import (
     Datasets,
     Split,
@@ -23,6 +27,7 @@ from mnistkit.datasets import (
     list_datasets,
     load_dataset,
     register_dataset,
+    unregister_dataset,
 )
 from mnistkit.errors import (
     CheckpointError,
@@ -34,16 +39,27 @@ from mnistkit.errors import (
     TrainingDivergedError,
     UnknownNameError,
 )
-from mnistkit.models import build, describe_models, list_models, model_recipes, register_model
-from mnistkit.recipes import Recipe, with_recipes
+from mnistkit.models import (
+    ModelInfo,
+    build,
+    describe_models,
+    list_models,
+    model_info,
+    model_recipes,
+    register_model,
+    unregister_model,
+)
+from mnistkit.plan import RunPlan
+from mnistkit.recipes import Recipe, resolve_recipe, with_recipes
 from mnistkit.registry import Entry, PluginConflictWarning
 from mnistkit.saving import load_model, read_metadata, save_model
 
 if TYPE_CHECKING:
-    from mnistkit.layers import KeepProbDropout, get_keep_prob, set_keep_prob
+    from mnistkit.layers import KeepProbDropout, get_keep_prob, mc_dropout, set_keep_prob
+    from mnistkit.predictor import Predictor
     from mnistkit.training import Trainer
 
-__version__ = "0.1.0"
+register_when_keras_loads()
 
 __all__ = [
     "CheckpointError",
@@ -54,9 +70,12 @@ __all__ = [
     "InvalidArgumentError",
     "KeepProbDropout",
     "MnistkitError",
+    "ModelInfo",
     "PluginConflictWarning",
     "PluginError",
+    "Predictor",
     "Recipe",
+    "RunPlan",
     "Split",
     "Trainer",
     "TrainingDivergedError",
@@ -70,12 +89,17 @@ __all__ = [
     "list_models",
     "load_dataset",
     "load_model",
+    "mc_dropout",
+    "model_info",
     "model_recipes",
     "read_metadata",
     "register_dataset",
     "register_model",
+    "resolve_recipe",
     "save_model",
     "set_keep_prob",
+    "unregister_dataset",
+    "unregister_model",
     "with_recipes",
 ]
 
@@ -84,6 +108,8 @@ _LAZY = {
     "KeepProbDropout": "mnistkit.layers",
     "get_keep_prob": "mnistkit.layers",
     "set_keep_prob": "mnistkit.layers",
+    "mc_dropout": "mnistkit.layers",
+    "Predictor": "mnistkit.predictor",
     "Trainer": "mnistkit.training",
 }
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 __all__ = [
+    "DATASETS",
     "IDX_FILES",
     "Datasets",
     "Split",
@@ -42,6 +43,7 @@ __all__ = [
     "register_dataset",
     "scale_pixels",
     "sha256_of",
+    "unregister_dataset",
 ]
 
 NUM_CLASSES = 10
@@ -56,7 +58,9 @@ IDX_FILES = {
     "y_test": "t10k-labels-idx1-ubyte.gz",
 }
 
-_registry: Registry[Callable[..., Datasets]] = Registry(
+#: The registry of data loaders. ``DATASETS.entry(name)`` describes a name and
+#: ``DATASETS.get(name)`` returns its loader (see :class:`~mnistkit.registry.Registry`).
+DATASETS: Registry[Callable[..., Datasets]] = Registry(
     "dataset",
     group="mnistkit.datasets",
     lister="mnistkit.list_datasets() or `mnistkit datasets`",
@@ -379,7 +383,19 @@ def register_dataset(name: str, *, override: bool = False) -> Callable[[Loader],
         >>> load_dataset("blank_digits").test.num_examples
         10
     """
-    return _registry.register(name, override=override)  # type: ignore[return-value]
+    return DATASETS.register(name, override=override)  # type: ignore[return-value]
+
+
+def unregister_dataset(name: str) -> None:
+    """Remove a data loader registered in this process (installed plugins stay).
+
+    Args:
+        name: The registered name.
+
+    Raises:
+        UnknownNameError: If no loader of that name was registered in this process.
+    """
+    DATASETS.unregister(name)
 
 
 def load_dataset(name: str, /, **options: Any) -> Datasets:
@@ -404,7 +420,7 @@ def load_dataset(name: str, /, **options: Any) -> Datasets:
         >>> mnist.train.images.shape, mnist.validation.num_examples, mnist.test.num_examples
         ((55000, 28, 28, 1), 5000, 10000)
     """
-    return _registry.create(name, **options)  # type: ignore[no-any-return]
+    return DATASETS.create(name, **options)  # type: ignore[no-any-return]
 
 
 def list_datasets(pattern: str | None = None) -> list[str]:
@@ -420,7 +436,7 @@ def list_datasets(pattern: str | None = None) -> list[str]:
         >>> "mnist" in list_datasets()
         True
     """
-    return _registry.names(pattern)
+    return DATASETS.names(pattern)
 
 
 def describe_datasets(pattern: str | None = None) -> list[Entry]:
@@ -436,7 +452,7 @@ def describe_datasets(pattern: str | None = None) -> list[Entry]:
         >>> [entry.origin for entry in describe_datasets("mnist")]
         ['built-in']
     """
-    return _registry.entries(pattern)
+    return DATASETS.entries(pattern)
 
 
 @register_dataset("mnist")

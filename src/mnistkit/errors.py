@@ -32,7 +32,23 @@ class UnknownNameError(MnistkitError, LookupError):
 
 
 class InvalidArgumentError(MnistkitError, ValueError):
-    """An argument has a value outside what the function accepts."""
+    """An argument has a value outside what the function accepts.
+
+    Args:
+        message: The whole message, naming the argument, what was expected and what
+            was received.
+        argument: The argument's name, where one argument is at fault.
+        expected: What the argument accepts, as a phrase ("a positive integer").
+    """
+
+    def __init__(
+        self, message: str, *, argument: str | None = None, expected: str | None = None
+    ) -> None:
+        super().__init__(message)
+        #: The argument at fault, or ``None``.
+        self.argument = argument
+        #: What it accepts, as a phrase, or ``None``.
+        self.expected = expected
 
 
 class DataFormatError(MnistkitError, ValueError):

@@ -1,20 +1,38 @@
-"""Keras layers of mnistkit, and the run-time ``keep_prob`` switch.
+"""Keras layers of mnistkit: dropout set by ``keep_prob``, and the output that names a model.
 
 Importing this module imports Keras and registers the layers as Keras serializables
-(package ``mnistkit``), so saved models load with ``safe_mode`` on.
+(package ``mnistkit``), so saved models load with ``safe_mode`` on. Importing
+:mod:`mnistkit` is enough for that: the registration happens as soon as Keras is
+imported, by whoever imports it first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-from mnistkit.errors import InvalidArgumentError
+from mnistkit.validation import check_one_of, check_probability, check_seed
 
-__all__ = ["KeepProbDropout", "get_keep_prob", "set_keep_prob", "validate_keep_prob"]
+__all__ = [
+    "OUTPUT_KINDS",
+    "KeepProbDropout",
+    "ModelOutput",
+    "copy_dropout_state",
+    "dropout_layers",
+    "get_keep_prob",
+    "mc_dropout",
+    "set_keep_prob",
+    "validate_keep_prob",
+]
+
+#: What a model's last layer can output, ``"logits"`` (what losses take with
+#: ``from_logits=True``) or ``"probabilities"`` (a softmax, for code written for them).
+OUTPUT_KINDS = ("logits", "probabilities")
 
 
 def validate_keep_prob(keep_prob: Any) -> float:
@@ -33,16 +51,7 @@ def validate_keep_prob(keep_prob: Any) -> float:
         >>> validate_keep_prob(0.5)
         0.5
     """
-    try:
-        value = float(keep_prob)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if isinstance(keep_prob, bool) or not 0.0 < value <= 1.0:
-        raise InvalidArgumentError(
-            "Invalid value for argument `keep_prob`. Expected a float in (0, 1]. "
-            f"Received: keep_prob={keep_prob!r}"
-        )
-    return value
+    return check_probability(keep_prob, "keep_prob")
 
 
 @keras.saving.register_keras_serializable(package="mnistkit")
@@ -50,12 +59,14 @@ class KeepProbDropout(keras.layers.Layer):
     """Dropout set by a keep probability held in a variable, as the tutorial's placeholder.
 
     In training mode each unit is kept with probability ``keep_prob`` and scaled by
-    ``1 / keep_prob``; otherwise the layer passes its input through. ``keep_prob``
-    lives in a non-trainable variable, saved with the model, that can be changed at
-    run time (:func:`set_keep_prob`) without rebuilding, recompiling or retracing.
-    The random stream is stateless and counted in a saved variable, so a resumed run
-    draws the same masks as an uninterrupted one. Under a ``tf.distribute`` strategy
-    each replica draws its own masks from the shared count.
+    ``1 / keep_prob``; otherwise the layer passes its input through, unless
+    :func:`mc_dropout` asks it to keep sampling (Monte-Carlo dropout) while every other
+    layer stays in inference mode. ``keep_prob`` lives in a non-trainable variable,
+    saved with the model, that can be changed at run time (:func:`set_keep_prob`)
+    without rebuilding, recompiling or retracing. The training masks come from a
+    stateless stream counted in a saved variable, so a resumed run draws the same masks
+    as an uninterrupted one. Under a ``tf.distribute`` strategy each replica draws its
+    own masks from the shared count.
 
     Args:
         keep_prob: The probability that a unit is kept, in (0, 1].
@@ -74,30 +85,36 @@ class KeepProbDropout(keras.layers.Layer):
 
     def __init__(self, keep_prob: float = 0.5, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.initial_keep_prob = validate_keep_prob(keep_prob)
-        self.seed = int(seed) if seed is not None else random.randrange(2**31)
+        initial = validate_keep_prob(keep_prob)
+        self.seed = check_seed(seed) if seed is not None else random.randrange(2**31)
         self.supports_masking = True
         # Plain tf.Variables, not Keras weights: they are state, not parameters, so
         # count_params() matches the tutorial's; save/load_own_variables keep them.
-        self.keep_prob = tf.Variable(self.initial_keep_prob, dtype=tf.float32, trainable=False)
-        self.draws = tf.Variable(
-            0,
-            dtype=tf.int64,
-            trainable=False,
-            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
-        )
+        first = tf.VariableAggregation.ONLY_FIRST_REPLICA
+        self.keep_prob = tf.Variable(initial, dtype=tf.float32, trainable=False)
+        self.draws = tf.Variable(0, dtype=tf.int64, trainable=False, aggregation=first)
+        self.sampling = tf.Variable(False, trainable=False, aggregation=first)
+        self.samples_drawn = tf.Variable(0, dtype=tf.int64, trainable=False, aggregation=first)
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        if not training:
-            return inputs
-        self.draws.assign_add(1)
-        draw = tf.convert_to_tensor(self.draws)
-        replica = tf.distribute.get_replica_context()
-        if replica is not None and replica.num_replicas_in_sync > 1:
-            # The counter is shared (ONLY_FIRST_REPLICA): number the draws per replica, or
-            # every replica would drop the same units of its examples.
-            replica_id = tf.cast(replica.replica_id_in_sync_group, tf.int64)
-            draw = draw * replica.num_replicas_in_sync + replica_id
+        if training:
+            self.draws.assign_add(1)
+            draw = tf.convert_to_tensor(self.draws)
+            replica = tf.distribute.get_replica_context()
+            if replica is not None and replica.num_replicas_in_sync > 1:
+                # The counter is shared (ONLY_FIRST_REPLICA): number the draws per replica,
+                # or every replica would drop the same units of its examples.
+                replica_id = tf.cast(replica.replica_id_in_sync_group, tf.int64)
+                draw = draw * replica.num_replicas_in_sync + replica_id
+            return self._drop(inputs, draw)
+
+        def sample() -> Any:
+            # Negative counts: never a draw of the training stream.
+            return self._drop(inputs, -self.samples_drawn.assign_add(1))
+
+        return tf.cond(self.sampling, sample, lambda: tf.identity(inputs))
+
+    def _drop(self, inputs: Any, draw: Any) -> Any:
         seed = tf.stack([tf.constant(self.seed, tf.int64), draw])
         noise = tf.random.stateless_uniform(tf.shape(inputs), seed=seed, dtype=tf.float32)
         keep = tf.cast(noise < self.keep_prob, inputs.dtype)
@@ -116,12 +133,90 @@ class KeepProbDropout(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         config: dict[str, Any] = super().get_config()
-        config.update(keep_prob=self.initial_keep_prob, seed=self.seed)
+        # The value in force, so that a copy made from the config (clone_model) drops
+        # as the original does now.
+        config.update(keep_prob=_rounded(self.keep_prob), seed=self.seed)
         return config
 
 
-def _dropout_layers(model: keras.layers.Layer) -> list[KeepProbDropout]:
-    layers = model._flatten_layers(include_self=True, recursive=True)
+@keras.saving.register_keras_serializable(package="mnistkit")
+class ModelOutput(keras.layers.Layer):
+    """The last layer of a model that :func:`~mnistkit.build` made: its output, and its card.
+
+    It passes the logits of the layer before through (``kind="logits"``) or turns them
+    into probabilities with a softmax (``kind="probabilities"``), always in float32. Its
+    config records what the model is: its registered name, the recipe it was built
+    for, and the kind of output. That record travels with the model wherever Keras
+    takes it (``keras.saving.load_model``, ``keras.models.clone_model``), and is what
+    :func:`~mnistkit.models.model_info` reads; nothing is guessed from a model's name or
+    its activations.
+
+    Args:
+        kind: One of :data:`OUTPUT_KINDS`.
+        model: The registered name of the model, or ``None``.
+        recipe: The settings of the recipe the model was built for
+            (:meth:`~mnistkit.Recipe.as_dict`), or ``None``.
+        **kwargs: Passed to :class:`keras.layers.Layer`.
+
+    Example:
+        >>> import numpy as np
+        >>> layer = ModelOutput("probabilities", model="softmax")
+        >>> np.round(np.asarray(layer(np.zeros((1, 2), "float32"))), 2).tolist()
+        [[0.5, 0.5]]
+    """
+
+    def __init__(
+        self,
+        kind: str = "logits",
+        model: str | None = None,
+        recipe: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        self.kind = check_one_of(kind, "output", OUTPUT_KINDS)
+        self.model_name = model
+        self.recipe = None if recipe is None else dict(recipe)
+
+    def call(self, inputs: Any) -> Any:
+        if self.kind == "logits":
+            return inputs
+        return keras.ops.softmax(inputs, axis=-1)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = super().get_config()
+        config.update(kind=self.kind, model=self.model_name, recipe=self.recipe)
+        return config
+
+
+def dropout_layers(model: keras.layers.Layer) -> list[KeepProbDropout]:
+    """Return the :class:`KeepProbDropout` layers of a model, nested models included.
+
+    Args:
+        model: A Keras model or layer.
+
+    Returns:
+        The layers, in the order Keras lists them.
+
+    Example:
+        >>> from mnistkit import build
+        >>> [layer.name for layer in dropout_layers(build("deep_cnn"))]
+        ['dropout']
+    """
+    # Keras has no public walk over nested layers; its private one has been stable since
+    # tf.keras. Without it (a future Keras), models nested in models are still walked.
+    flatten = getattr(model, "_flatten_layers", None)
+    if flatten is not None:
+        layers = list(flatten(include_self=True, recursive=True))
+    else:
+        layers, stack = [], [model]
+        while stack:
+            layer = stack.pop()
+            layers.append(layer)
+            stack.extend(reversed(list(getattr(layer, "layers", None) or [])))
     return [layer for layer in layers if isinstance(layer, KeepProbDropout)]
 
 
@@ -140,9 +235,8 @@ def get_keep_prob(model: keras.layers.Layer) -> float | None:
         >>> get_keep_prob(build("deep_cnn", keep_prob=0.75)), get_keep_prob(build("softmax"))
         (0.75, None)
     """
-    layers = _dropout_layers(model)
-    # Round away float32 noise: 0.3 is stored as 0.30000001192...
-    return float(f"{layers[0].keep_prob.numpy():.7g}") if layers else None
+    layers = dropout_layers(model)
+    return _rounded(layers[0].keep_prob) if layers else None
 
 
 def set_keep_prob(model: keras.layers.Layer, keep_prob: float) -> float | None:
@@ -168,6 +262,92 @@ def set_keep_prob(model: keras.layers.Layer, keep_prob: float) -> float | None:
     """
     value = validate_keep_prob(keep_prob)
     previous = get_keep_prob(model)
-    for layer in _dropout_layers(model):
+    for layer in dropout_layers(model):
         layer.keep_prob.assign(value)
     return previous
+
+
+def copy_dropout_state(source: keras.layers.Layer, target: keras.layers.Layer) -> None:
+    """Copy the keep probability and the training draw counts of one model's dropout to another.
+
+    ``keras.models.clone_model`` copies the layers' configs (the seed and the keep
+    probability) and ``set_weights`` the weights, but not the count of masks drawn so
+    far, which is state rather than a weight: call this after them, and the clone drops
+    the same units in its next training step as the original would.
+
+    Args:
+        source: The model to copy from.
+        target: A model with the same :class:`KeepProbDropout` layers, in the same order.
+
+    Raises:
+        InvalidArgumentError: If the two models have different numbers of such layers.
+
+    Example:
+        >>> import keras
+        >>> from mnistkit import build
+        >>> model = build("deep_cnn", seed=1)
+        >>> clone = keras.models.clone_model(model)
+        >>> clone.set_weights(model.get_weights())
+        >>> copy_dropout_state(model, clone)
+    """
+    from mnistkit.errors import InvalidArgumentError
+
+    sources, targets = dropout_layers(source), dropout_layers(target)
+    if len(sources) != len(targets):
+        raise InvalidArgumentError(
+            f"The models have {len(sources)} and {len(targets)} KeepProbDropout layers; "
+            "copy_dropout_state needs the same layers in both."
+        )
+    for giver, taker in zip(sources, targets, strict=True):
+        taker.keep_prob.assign(giver.keep_prob)
+        taker.draws.assign(giver.draws)
+
+
+@contextlib.contextmanager
+def mc_dropout(model: keras.layers.Layer, keep_prob: float | None = None) -> Iterator[None]:
+    """Make a model's :class:`KeepProbDropout` layers sample in inference, inside the block.
+
+    Monte-Carlo dropout without ``training=True``: only the dropout layers sample,
+    every other layer (batch normalization, say) stays in inference mode. The samples
+    come from a stream of their own that starts afresh in each block, so the same calls
+    give the same samples, and the training stream is left where it was.
+
+    Args:
+        model: A Keras model or layer.
+        keep_prob: The keep probability to sample at; ``None`` keeps the model's.
+
+    Yields:
+        Nothing; on exit the layers stop sampling and get their keep probability back.
+
+    Raises:
+        InvalidArgumentError: If ``keep_prob`` is not in (0, 1].
+
+    Example:
+        >>> import numpy as np
+        >>> from mnistkit import build
+        >>> model = build("deep_cnn", seed=0)
+        >>> images = np.random.default_rng(0).random((2, 28, 28, 1), "float32")
+        >>> with mc_dropout(model, keep_prob=0.5):
+        ...     sampled = np.asarray(model(images))
+        >>> bool(np.allclose(sampled, np.asarray(model(images))))
+        False
+    """
+    value = None if keep_prob is None else validate_keep_prob(keep_prob)
+    layers = dropout_layers(model)
+    previous = [layer.keep_prob.numpy() for layer in layers]
+    for layer in layers:
+        layer.samples_drawn.assign(0)
+        layer.sampling.assign(True)
+        if value is not None:
+            layer.keep_prob.assign(value)
+    try:
+        yield
+    finally:
+        for layer, kept in zip(layers, previous, strict=True):
+            layer.sampling.assign(False)
+            layer.keep_prob.assign(kept)
+
+
+def _rounded(variable: Any) -> float:
+    # Round away float32 noise: 0.3 is stored as 0.30000001192...
+    return float(f"{float(variable.numpy()):.7g}")

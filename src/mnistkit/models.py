@@ -1,39 +1,73 @@
-"""The model registry and the tutorial's two models.
+"""The model registry, the tutorial's two models, and what a built model knows of itself.
 
 Factories import Keras when they run, not when this module is imported, so listing
-models stays fast.
+models stays fast. :func:`build` ends what a factory returns with a
+:class:`~mnistkit.layers.ModelOutput` layer, so that the model carries its registered
+name, the recipe it was built for and the kind of output it gives; :func:`model_info`
+reads that back, from a model just built, loaded from a file or cloned.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mnistkit.recipes import Recipe, recipes_of, with_recipes
+from mnistkit.errors import InvalidArgumentError
+from mnistkit.recipes import Recipe, recipes_of, resolve_recipe, with_recipes
 from mnistkit.registry import Entry, Registry
+from mnistkit.validation import check_one_of, invalid
 
 if TYPE_CHECKING:
     import keras
 
 __all__ = [
+    "IMAGE_SHAPE",
+    "MODELS",
+    "ModelInfo",
     "build",
     "deep_cnn",
     "describe_models",
     "list_models",
+    "model_info",
     "model_recipes",
     "register_model",
     "softmax",
+    "unregister_model",
+    "with_model_info",
 ]
 
-_registry: Registry[Callable[..., keras.Model]] = Registry(
+#: The registry of model factories. ``MODELS.entry(name)`` describes a name and
+#: ``MODELS.get(name)`` returns its factory (see :class:`~mnistkit.registry.Registry`).
+MODELS: Registry[Callable[..., keras.Model]] = Registry(
     "model", group="mnistkit.models", lister="mnistkit.list_models() or `mnistkit models`"
 )
 
-#: The attribute :func:`build` sets on a model to remember its registered name.
-NAME_ATTRIBUTE = "_mnistkit_name"
-
+#: The shape of one image, as every registered model takes it.
+IMAGE_SHAPE = (28, 28, 1)
 
 Factory = TypeVar("Factory", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model built by :func:`build` carries about itself.
+
+    Attributes:
+        name: The registered name of the model, such as ``"deep_cnn"``.
+        output: ``"logits"`` or ``"probabilities"``.
+        recipe: The recipe the model was built for, or ``None``.
+    """
+
+    name: str | None
+    output: str
+    recipe: Recipe | None
+
+    @property
+    def from_logits(self) -> bool:
+        """Whether a loss should take the model's outputs with ``from_logits=True``."""
+        return self.output == "logits"
 
 
 def register_model(name: str, *, override: bool = False) -> Callable[[Factory], Factory]:
@@ -65,35 +99,181 @@ def register_model(name: str, *, override: bool = False) -> Callable[[Factory], 
         ...     ])
         >>> build("tiny_mlp", hidden_units=8).count_params()
         6370
+        >>> unregister_model("tiny_mlp")
     """
-    return _registry.register(name, override=override)  # type: ignore[return-value]
+    return MODELS.register(name, override=override)  # type: ignore[return-value]
 
 
-def build(name: str, /, **kwargs: Any) -> keras.Model:
-    """Build a registered model by name.
+def unregister_model(name: str) -> None:
+    """Remove a model registered in this process (installed plugins stay).
 
     Args:
-        name: A registered name, such as ``"softmax"`` or ``"deep_cnn"``; see
+        name: The registered name.
+
+    Raises:
+        UnknownNameError: If no model of that name was registered in this process.
+    """
+    MODELS.unregister(name)
+
+
+def build(
+    model: str,
+    /,
+    *,
+    name: str | None = None,
+    output: str = "logits",
+    recipe: str | Recipe | None = None,
+    **kwargs: Any,
+) -> keras.Model:
+    """Build a registered model by name.
+
+    The model outputs logits unless ``output="probabilities"`` is asked for. Keras code
+    written for probabilities (``loss="categorical_crossentropy"``, or
+    ``"sparse_categorical_crossentropy"`` without ``from_logits=True``) needs that: on
+    logits it trains to chance without a word. A factory that takes ``keep_prob`` is
+    given the recipe's, unless ``keep_prob`` is passed here.
+
+    Args:
+        model: A registered name, such as ``"softmax"`` or ``"deep_cnn"``; see
             :func:`list_models`.
+        name: The Keras name of the model; by default the registered name, numbered as
+            Keras numbers its layers (``deep_cnn``, ``deep_cnn_1``...), so that several
+            models fit in one Keras model.
+        output: ``"logits"``, or ``"probabilities"`` (a softmax at the end).
+        recipe: The name of the model's recipe (or a :class:`~mnistkit.Recipe`) to
+            build for; ``None`` for the default one.
         **kwargs: The factory's keyword arguments, such as ``keep_prob``.
 
     Returns:
-        A new, uncompiled ``keras.Model``.
+        A new, uncompiled ``keras.Model`` whose last layer is a
+        :class:`~mnistkit.layers.ModelOutput` (see :func:`model_info`).
 
     Raises:
-        UnknownNameError: If no model is registered under ``name``; the message
-            suggests close matches.
-        InvalidArgumentError: If the factory does not accept an argument; the message
-            lists those it accepts.
+        UnknownNameError: If no model (or recipe) is registered under that name; the
+            message suggests close matches.
+        InvalidArgumentError: If the factory does not accept an argument (the message
+            lists those it accepts), ``output`` is not one of the two kinds, or the
+            factory returns something other than a Keras model with one output.
         PluginError: If the plugin that provides the model fails to import.
 
     Example:
         >>> build("softmax").count_params()
         7850
+        >>> build("deep_cnn", recipe="fast").get_layer("dropout").get_config()["keep_prob"]
+        0.75
+        >>> build("softmax", output="probabilities", name="mine").name
+        'mine'
     """
-    model = _registry.create(name, **kwargs)
-    setattr(model, NAME_ATTRIBUTE, _registry.entry(name).name)
-    return model
+    check_one_of(output, "output", ("logits", "probabilities"))
+    if name is not None and (not isinstance(name, str) or not name):
+        raise invalid("name", "a non-empty string", name)
+    entry = MODELS.entry(model)
+    factory = MODELS.get(entry.name)
+    chosen = resolve_recipe(recipes_of(factory), recipe, model=entry.name)
+    if chosen.keep_prob is not None and _accepts(factory, "keep_prob"):
+        kwargs.setdefault("keep_prob", chosen.keep_prob)
+    built = MODELS.create(entry.name, **kwargs)
+    return with_model_info(
+        built,
+        model_name=entry.name,
+        output=output,
+        recipe=chosen,
+        name=name or _unique(entry.name),
+    )
+
+
+def with_model_info(
+    model: keras.Model,
+    *,
+    model_name: str | None = None,
+    output: str = "logits",
+    recipe: Recipe | None = None,
+    name: str | None = None,
+) -> keras.Model:
+    """Return ``model`` with a :class:`~mnistkit.layers.ModelOutput` layer at its end.
+
+    :func:`build` calls it on what a factory returns, and :func:`~mnistkit.load_model`
+    on a model saved by mnistkit 0.1.0, which carried no such layer. The layers (and so
+    the weights) are those of ``model``: a functional or sequential model is extended at
+    its output, any other model is called as one layer of the result.
+
+    Args:
+        model: A Keras model that outputs logits, with one output.
+        model_name: Its registered name, if it has one.
+        output: ``"logits"``, or ``"probabilities"`` to end with a softmax.
+        recipe: The recipe it was built for, if any.
+        name: The Keras name of the result; ``model.name`` by default.
+
+    Returns:
+        The model that :func:`model_info` describes.
+
+    Raises:
+        InvalidArgumentError: If ``model`` is not a Keras model with one output.
+
+    Example:
+        >>> import keras
+        >>> plain = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+        ...                           keras.layers.Dense(10)])
+        >>> model_info(with_model_info(plain, output="probabilities")).output
+        'probabilities'
+    """
+    import keras
+
+    from mnistkit.layers import ModelOutput
+
+    described = f"The model {model_name!r}" if model_name else "The model"
+    if not isinstance(model, keras.Model):
+        raise InvalidArgumentError(
+            f"{described} is not a keras.Model: its factory returned a "
+            f"{type(model).__name__}. A model factory returns a keras.Model."
+        )
+    try:
+        inputs, outputs = list(model.inputs), list(model.outputs)
+    except (AttributeError, ValueError):  # a subclassed model: no graph to extend
+        inputs = outputs = []
+    if len(outputs) > 1 or len(inputs) > 1:
+        raise InvalidArgumentError(
+            f"{described} has {len(inputs)} inputs and {len(outputs)} outputs; mnistkit "
+            "trains models with one input of images and one output of class scores."
+        )
+    card = ModelOutput(
+        output,
+        model=model_name,
+        recipe=None if recipe is None else recipe.as_dict(),
+        name=f"output_{output}",
+    )
+    if not outputs:
+        inputs = [keras.Input(IMAGE_SHAPE, name="image")]
+        outputs = [model(inputs[0])]
+    return keras.Model(inputs[0], card(outputs[0]), name=name or model.name)
+
+
+def model_info(model: keras.Model) -> ModelInfo | None:
+    """Return what a model built by :func:`build` carries about itself.
+
+    Args:
+        model: A Keras model.
+
+    Returns:
+        The model's registered name, output kind and recipe; ``None`` for a model that
+        :func:`build` did not make (one built by hand).
+
+    Example:
+        >>> info = model_info(build("deep_cnn", recipe="fast"))
+        >>> info.name, info.output, info.recipe.name
+        ('deep_cnn', 'logits', 'fast')
+        >>> import keras
+        >>> model_info(keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])) is None
+        True
+    """
+    from mnistkit.layers import ModelOutput
+
+    cards = [layer for layer in getattr(model, "layers", []) if isinstance(layer, ModelOutput)]
+    if not cards:
+        return None
+    card = cards[-1]
+    recipe = None if card.recipe is None else Recipe.from_dict(card.recipe)
+    return ModelInfo(name=card.model_name, output=card.kind, recipe=recipe)
 
 
 def list_models(pattern: str | None = None) -> list[str]:
@@ -110,7 +290,7 @@ def list_models(pattern: str | None = None) -> list[str]:
         >>> list_models("*cnn*")
         ['deep_cnn']
     """
-    return _registry.names(pattern)
+    return MODELS.names(pattern)
 
 
 def describe_models(pattern: str | None = None) -> list[Entry]:
@@ -127,7 +307,7 @@ def describe_models(pattern: str | None = None) -> list[Entry]:
         >>> entry.origin, entry.summary
         ('built-in', 'Softmax regression: one dense layer from 784 pixels to 10 logits.')
     """
-    return _registry.entries(pattern)
+    return MODELS.entries(pattern)
 
 
 def model_recipes(name: str) -> Mapping[str, Recipe]:
@@ -148,13 +328,26 @@ def model_recipes(name: str) -> Mapping[str, Recipe]:
         >>> recipe.optimizer, recipe.learning_rate, recipe.steps, recipe.batch_size
         ('sgd', 0.5, 1000, 100)
     """
-    return recipes_of(_registry.get(name))
+    return recipes_of(MODELS.get(name))
 
 
-def _check_keep_prob(keep_prob: float) -> float:
-    from mnistkit.layers import validate_keep_prob
+def _accepts(factory: Callable[..., Any], parameter: str) -> bool:
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return parameter in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
 
-    return validate_keep_prob(keep_prob)
+
+def _unique(name: str) -> str:
+    import keras
+
+    # Keras's own numbering of layer names: a Softmax layer put on top of a softmax
+    # model, or two deep_cnn in one ensemble, then get names of their own.
+    uid = keras.backend.get_uid(name)
+    return name if uid == 1 else f"{name}_{uid - 1}"
 
 
 @register_model("softmax")
@@ -237,7 +430,10 @@ def deep_cnn(*, keep_prob: float = 0.5, seed: int | None = None) -> keras.Model:
         >>> deep_cnn().count_params()
         3274634
     """
-    keep_prob = _check_keep_prob(keep_prob)
+    from mnistkit.validation import check_probability, check_seed
+
+    keep_prob = check_probability(keep_prob, "keep_prob")
+    seed = None if seed is None else check_seed(seed)
     import keras
 
     from mnistkit.layers import KeepProbDropout

@@ -14,7 +14,14 @@ from pathlib import Path
 from mnistkit.errors import InvalidArgumentError
 from mnistkit.recipes import PRECISIONS
 
-__all__ = ["PRECISIONS", "fast_bfloat16", "policy", "resolve_precision"]
+__all__ = [
+    "PRECISIONS",
+    "bfloat16_flags",
+    "describe_precision",
+    "fast_bfloat16",
+    "policy",
+    "resolve_precision",
+]
 
 
 def resolve_precision(precision: str) -> str:
@@ -51,19 +58,55 @@ def resolve_precision(precision: str) -> str:
     return "mixed_bfloat16" if fast_bfloat16() else "float32"
 
 
-@functools.cache
 def fast_bfloat16() -> bool:
     """Return whether this machine's CPU has bfloat16 units (AMX or AVX512-BF16).
 
     Returns:
         ``True`` where ``/proc/cpuinfo`` lists ``amx_bf16`` or ``avx512_bf16``.
     """
+    return bool(bfloat16_flags())
+
+
+@functools.cache
+def bfloat16_flags() -> tuple[str, ...]:
+    """Return the CPU flags that make bfloat16 fast here (``amx_bf16``, ``avx512_bf16``).
+
+    Returns:
+        The flags ``/proc/cpuinfo`` lists, sorted; empty where it lists none (or where
+        there is no ``/proc/cpuinfo``).
+    """
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
-    flags = set(info.split())
-    return bool(flags & {"amx_bf16", "avx512_bf16"})
+        return ()
+    return tuple(sorted(set(info.split()) & {"amx_bf16", "avx512_bf16"}))
+
+
+def describe_precision(setting: str, resolved: str) -> str:
+    """Say which precision runs, on which device, and why, in one line.
+
+    Args:
+        setting: The precision asked for (``"auto"``, or a policy name).
+        resolved: The policy :func:`resolve_precision` chose for it.
+
+    Returns:
+        For example ``"float32 on the CPU (auto: this CPU has no bfloat16 support)"``.
+
+    Example:
+        >>> describe_precision("float32", "float32")
+        'float32 on the CPU'
+    """
+    gpu = _gpu_capability()
+    device = "the CPU" if gpu is None else f"the GPU (compute capability {gpu[0]}.{gpu[1]})"
+    if setting != "auto":
+        return f"{resolved} on {device}"
+    if gpu is not None:
+        why = "16-bit tensor cores" if resolved != "float32" else "no fast 16-bit units"
+        return f"{resolved} on {device} (auto: {why})"
+    flags = bfloat16_flags()
+    if flags:
+        return f"{resolved} on {device} (auto: this CPU has bfloat16 units: {', '.join(flags)})"
+    return f"{resolved} on {device} (auto: this CPU has no bfloat16 support)"
 
 
 def _gpu_capability() -> tuple[int, int] | None:

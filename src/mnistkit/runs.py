@@ -11,39 +11,48 @@ A run folder holds:
 ``learning_curves.png``     loss and accuracy against steps or epochs
 ``confusion_matrix.png``    the confusion matrix on the test split
 ``misclassified.png``       the misclassified test digits, true and predicted labels
-``checkpoints/``            the Trainer's checkpoints, for ``--resume``
+``checkpoints/``            the Trainer's checkpoints, for ``--resume`` (removed when
+                            the run finishes, unless asked to keep them)
 ``run.json``                the command and the settings the run was started with
+``run.lock``                while a run writes to the folder: its process and host
 ==========================  ===========================================================
 
 Each file is written through a temporary file and a rename, so an interrupted run never
-leaves a half-written one.
+leaves a half-written one. :class:`Run` is the workflow over such a folder.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
+import contextlib
 import math
 import os
-import re
+import shutil
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mnistkit._files import write_bytes_atomically
-from mnistkit.errors import DataFormatError
+from mnistkit import checkpoints
+from mnistkit._lock import LOCK_FILE, claim_folder
+from mnistkit.errors import CheckpointError, DataNotFoundError
+from mnistkit.plan import RunPlan
+from mnistkit.records import read_history, read_json, write_history, write_json
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = [
     "CHECKPOINT_DIR",
     "HISTORY_FILE",
+    "LOCK_FILE",
     "METRICS_FILE",
     "MODEL_FILE",
     "PLOT_FILES",
     "RUN_FILE",
+    "RUN_FORMAT",
+    "Run",
     "new_run_folder",
     "read_history",
     "read_json",
@@ -57,6 +66,8 @@ METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 RUN_FILE = "run.json"
 CHECKPOINT_DIR = "checkpoints"
+#: The format of ``run.json`` this version writes and resumes.
+RUN_FORMAT = 2
 #: The plots, by what they show.
 PLOT_FILES = {
     "learning_curves": "learning_curves.png",
@@ -65,7 +76,7 @@ PLOT_FILES = {
 }
 
 
-_NUMBER_LIST = re.compile(r"\[\s*(-?[0-9][0-9.eE+-]*(?:,\s*-?[0-9][0-9.eE+-]*)*)\s*\]")
+_RUN_NAMES = (RUN_FILE, MODEL_FILE, METRICS_FILE, CHECKPOINT_DIR)
 
 
 def new_run_folder(
@@ -105,117 +116,6 @@ def new_run_folder(
         except FileExistsError:
             number += 1
             candidate = base.with_name(f"{base.name}-{number}")
-
-
-def write_json(path: str | os.PathLike[str], record: Mapping[str, Any]) -> Path:
-    """Write a JSON object to a file, atomically, indented and with sorted keys.
-
-    NumPy scalars and arrays are written as numbers and lists; non-finite floats as
-    ``null``, so that any JSON reader accepts the file.
-
-    Args:
-        path: The file, such as ``metrics.json`` in a run folder.
-        record: The object.
-
-    Returns:
-        The path written.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "metrics.json"
-        >>> _ = write_json(path, {"test_accuracy": 0.92, "steps": 1000})
-        >>> read_json(path)["steps"]
-        1000
-    """
-    path = Path(path)
-    text = json.dumps(_plain(record), indent=2, sort_keys=True, allow_nan=False)
-    # A list of numbers (a confusion-matrix row) reads better on one line.
-    text = _NUMBER_LIST.sub(lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
-    write_bytes_atomically(path, (text + "\n").encode())
-    return path
-
-
-def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a JSON object written by :func:`write_json`.
-
-    Args:
-        path: The file.
-
-    Returns:
-        The object.
-
-    Raises:
-        DataFormatError: If the file is not a JSON object.
-        FileNotFoundError: If the file does not exist.
-    """
-    path = Path(path)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as error:
-        raise DataFormatError(f"{path}: not a JSON file ({error}).") from None
-    if not isinstance(record, dict):
-        raise DataFormatError(f"{path}: expected a JSON object, found {type(record).__name__}.")
-    return record
-
-
-def write_history(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]) -> Path:
-    """Write training history rows to a CSV file, atomically.
-
-    The columns are ``step`` or ``epoch`` first if present, then the others in sorted
-    order; a row that lacks a column leaves its cell empty.
-
-    Args:
-        path: The file, such as ``history.csv`` in a run folder.
-        rows: One mapping per logged step or epoch.
-
-    Returns:
-        The path written.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "history.csv"
-        >>> _ = write_history(path, [{"step": 0, "train_accuracy": 0.1}])
-        >>> print(path.read_text().strip())
-        step,train_accuracy
-        0,0.1
-    """
-    names = sorted({name for row in rows for name in row})
-    first = [name for name in ("step", "epoch") if name in names]
-    columns = first + [name for name in names if name not in first]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({name: _cell(value) for name, value in row.items()})
-    path = Path(path)
-    write_bytes_atomically(path, buffer.getvalue().encode())
-    return path
-
-
-def read_history(path: str | os.PathLike[str]) -> list[dict[str, float]]:
-    """Read the rows of a ``history.csv`` written by :func:`write_history`.
-
-    Args:
-        path: The file.
-
-    Returns:
-        One dictionary per row, numbers as floats (whole numbers as ints); empty
-        cells are left out. An absent file gives an empty list.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "history.csv"
-        >>> read_history(write_history(path, [{"step": 100, "loss": 0.25}]))
-        [{'step': 100, 'loss': 0.25}]
-    """
-    path = Path(path)
-    if not path.is_file():
-        return []
-    rows = []
-    with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            rows.append({name: _number(value) for name, value in row.items() if value != ""})
-    return rows
 
 
 def write_plots(
@@ -274,34 +174,328 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
     return {name: [float(row.get(name, math.nan)) for row in rows] for name in names}
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, np.generic):
-        return _plain(value.item())
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+class Run:
+    """A run folder and the training run it holds: what ``mnistkit train`` does with one.
 
+    It owns the folder's workflow, so that a notebook can do what the command line does:
+    claim the folder (no two runs write into one), record the command and the settings
+    in ``run.json``, keep ``history.csv`` as the run goes, know where the checkpoints are
+    and at which step, and, at the end, write the model, ``metrics.json`` and the plots.
 
-def _cell(value: Any) -> Any:
-    value = _plain(value)
-    if isinstance(value, float):
-        return repr(value)
-    return value
+    Make one with :meth:`start` or :meth:`resume`; use it as a context manager, or call
+    :meth:`close`, to let go of the folder.
 
+    Example:
+        >>> import tempfile
+        >>> from mnistkit.runs import Run
+        >>> with Run.start("softmax", settings={"seed": 0}, command="mnistkit train softmax",
+        ...                root=tempfile.mkdtemp()) as run:
+        ...     run.folder.name.startswith("softmax-"), run.settings["seed"]
+        (True, 0)
+    """
 
-def _number(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return int(number) if number.is_integer() and "." not in text and "e" not in text else number
+    def __init__(
+        self, folder: Path, record: dict[str, Any], *, resuming: bool, created: bool = False
+    ) -> None:
+        #: The run folder.
+        self.folder = folder
+        #: What ``run.json`` holds, the model, the command, the settings, the time trained.
+        self.record = record
+        #: Whether the run continues one started earlier.
+        self.resuming = resuming
+        self._created = created
+        self._lock: Path | None = claim_folder(folder)
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def start(
+        cls,
+        model: str,
+        *,
+        settings: Mapping[str, Any],
+        command: str,
+        output: str | os.PathLike[str] | None = None,
+        root: str | os.PathLike[str] = "runs",
+    ) -> Run:
+        """Claim a new run folder, and record the run's command and settings in it.
+
+        Args:
+            model: The registered name of the model trained.
+            settings: The run's settings, as JSON-compatible values (the resolved recipe
+                under ``"recipe"``, the ``"seed"``, the ``"dataset"``...).
+            command: The command that started the run, for the record.
+            output: The folder; ``None`` makes a new one in ``root`` named after the
+                model and the time.
+            root: Where new folders are made.
+
+        Returns:
+            The run, its folder claimed.
+
+        Raises:
+            CheckpointError: If ``output`` already holds a run, or another run is
+                writing to it.
+        """
+        if output is None:
+            folder, created = new_run_folder(model, root=root), True
+        else:
+            folder = Path(output)
+            taken = [name for name in _RUN_NAMES if (folder / name).exists()]
+            if taken:
+                raise CheckpointError(
+                    f"{folder} already holds a run ({', '.join(taken)}). Add --resume to "
+                    "continue it, or choose another --output."
+                )
+            created = not folder.exists()
+            folder.mkdir(parents=True, exist_ok=True)
+        record = {
+            "format": RUN_FORMAT,
+            "model": model,
+            "command": command,
+            "settings": dict(settings),
+            "train_seconds": 0.0,
+        }
+        run = cls(folder, record, resuming=False, created=created)
+        run.save()
+        return run
+
+    @classmethod
+    def resume(
+        cls, folder: str | os.PathLike[str], model: str, *, changes: Mapping[str, Any] = {}
+    ) -> Run:
+        """Reopen an interrupted run to continue it with the settings it was started with.
+
+        Args:
+            folder: The run folder.
+            model: The model the caller means to train; it must be the run's.
+            changes: Settings given again, by the names the run records them under (a
+                recipe's fields by their own names, its name as ``recipe_name``); each
+                must equal the run's, since a run cannot change its settings half-way
+                (the checkpoint holds the optimizer's state). ``None`` values are ignored.
+
+        Returns:
+            The run, its folder claimed.
+
+        Raises:
+            DataNotFoundError: If the folder does not exist.
+            CheckpointError: If the run has finished, holds another model, was written
+                by a version this one does not resume, is being written by another run,
+                or a change is asked for.
+        """
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise DataNotFoundError(f"{folder}: no such run folder to resume.")
+        if (folder / METRICS_FILE).exists():
+            raise CheckpointError(
+                f"The run in {folder} has finished ({METRICS_FILE} is there): there is "
+                "nothing to resume. Start a new run with another --output."
+            )
+        record = read_json(folder / RUN_FILE)
+        if record.get("format") != RUN_FORMAT or not isinstance(record.get("settings"), dict):
+            raise CheckpointError(
+                f"{folder / RUN_FILE} was written by another version of mnistkit (0.1.0), "
+                "whose runs this version does not resume. Finish it with that version, or "
+                "start afresh."
+            )
+        if record.get("model") != model:
+            raise CheckpointError(
+                f"{folder} holds a run of the model {record.get('model')!r}, not {model!r}."
+            )
+        settings = record["settings"]
+        recipe = settings.get("recipe") if isinstance(settings.get("recipe"), dict) else {}
+        recorded = {**settings, **recipe, "recipe_name": recipe.get("name")}
+        differences = [
+            f"{key}: the run has {recorded.get(key)!r}, given {value!r}"
+            for key, value in changes.items()
+            if value is not None and recorded.get(key) != value
+        ]
+        if differences:
+            raise CheckpointError(
+                f"{folder}: a resumed run keeps its settings ("
+                + "; ".join(differences)
+                + "). Resume without them, or start a new run with another --output."
+            )
+        return cls(folder, record, resuming=True)
+
+    # ------------------------------------------------------------------ what it is
+
+    @property
+    def model(self) -> str:
+        """The registered name of the model trained."""
+        return str(self.record["model"])
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The run's settings, as recorded in ``run.json``."""
+        settings: dict[str, Any] = self.record["settings"]
+        return settings
+
+    @property
+    def command(self) -> str:
+        """The command that started the run."""
+        return str(self.record["command"])
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """The folder of the run's checkpoints."""
+        return self.folder / CHECKPOINT_DIR
+
+    def checkpoint_step(self) -> int | None:
+        """The step of the run's last checkpoint, or ``None`` if it has none.
+
+        Raises:
+            CheckpointError: If the checkpoint is there but unreadable.
+        """
+        if not checkpoints.exists(self.checkpoint_dir):
+            return None
+        return int(checkpoints.read_state(self.checkpoint_dir)["step"])
+
+    # ------------------------------------------------------------------ as it goes
+
+    def save(self) -> None:
+        """Write ``run.json`` as the record now stands."""
+        write_json(self.folder / RUN_FILE, self.record)
+
+    def add_train_seconds(self, seconds: float) -> float:
+        """Add training time to the record, write it, and return the run's total."""
+        self.record["train_seconds"] = float(self.record.get("train_seconds", 0.0)) + seconds
+        self.save()
+        return float(self.record["train_seconds"])
+
+    def history_recorder(self, plan: RunPlan) -> keras.callbacks.Callback:
+        """Return a Keras callback that keeps ``history.csv`` as the run goes.
+
+        A run that logs steps gets one row per logged step (see
+        :attr:`~mnistkit.training.RunHistory.log`), any other one row per epoch. A
+        resumed run keeps the rows up to its checkpoint and writes the rest again.
+
+        Args:
+            plan: The run's plan.
+
+        Returns:
+            The callback, for ``Trainer.fit(callbacks=...)``.
+        """
+        import keras
+
+        rows = read_history(self.folder / HISTORY_FILE) if self.resuming else []
+        done = self.checkpoint_step() or 0
+        epochs_done = done // (plan.steps_per_epoch or done + 1)
+        kept = [
+            row
+            for row in rows
+            if ("step" in row and row["step"] <= done)
+            or ("epoch" in row and row["epoch"] <= epochs_done)
+        ]
+        path = self.folder / HISTORY_FILE
+        by_epoch = plan.log_every is None
+
+        class HistoryFile(keras.callbacks.Callback):
+            def on_log(self, step: int, logs: dict[str, float]) -> None:
+                by_step = {int(row["step"]): row for row in kept if "step" in row}
+                by_step.setdefault(step, {"step": step}).update(logs)
+                kept[:] = [by_step[key] for key in sorted(by_step)]
+                write_history(path, kept)
+
+            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+                if by_epoch:
+                    kept.append({"epoch": epoch + 1, **(logs or {})})
+                    write_history(path, kept)
+
+        return HistoryFile()
+
+    # ------------------------------------------------------------------ the end
+
+    def finish(
+        self, trainer: Any, data: Any, *, dataset: str, keep_checkpoints: bool = False
+    ) -> dict[str, Any]:
+        """Test the model, write ``model.keras``, ``metrics.json`` and the plots.
+
+        Args:
+            trainer: The :class:`~mnistkit.Trainer` that trained the run.
+            data: The :class:`~mnistkit.Datasets` it trained on; its test split is used.
+            dataset: The dataset's registered name.
+            keep_checkpoints: Keep the checkpoints (else they are removed, since a
+                finished run cannot be resumed).
+
+        Returns:
+            The metrics written, and under ``plots`` the plot files, or a sentence on
+            why there are none.
+        """
+        from mnistkit.plots import INSTALL_HINT, confusion_matrix
+        from mnistkit.predictor import score
+        from mnistkit.saving import read_metadata
+
+        probabilities = trainer.predict(data.test.images)
+        # Scored as `mnistkit evaluate` scores a saved model, so the two agree.
+        result = score(probabilities, data.test.labels)
+        model_path = trainer.save(self.folder / MODEL_FILE)
+        labels = np.asarray(data.test.labels)
+        if labels.ndim == 2:
+            labels = labels.argmax(axis=1)
+        metadata = read_metadata(model_path)
+        recipe = metadata["recipe"]
+        metrics = {
+            **metadata,
+            "dataset": {
+                "name": dataset,
+                "source": data.source,
+                "checksum": data.checksum,
+                "train_examples": data.train.num_examples,
+                "test_examples": data.test.num_examples,
+            },
+            "recipe_name": recipe.get("name") or "custom",
+            "steps": metadata["steps"],
+            "epochs": recipe.get("epochs"),
+            "log_every": self.settings.get("log_every"),
+            "test_accuracy": result["accuracy"],
+            "test_loss": result["loss"],
+            "train_seconds": round(float(self.record.get("train_seconds", 0.0)), 3),
+            "confusion_matrix": confusion_matrix(labels, probabilities.argmax(axis=1)),
+            "command": self.command,
+        }
+        write_json(self.folder / METRICS_FILE, metrics)
+        try:
+            history = read_history(self.folder / HISTORY_FILE)
+            written = write_plots(
+                self.folder,
+                history=history,
+                images=data.test.images,
+                labels=labels,
+                probabilities=probabilities,
+            )
+            plots: str = ", ".join(path.name for path in written)
+        except ModuleNotFoundError as error:
+            if error.name != "matplotlib":
+                raise
+            plots = f"no plots: matplotlib is not installed ({INSTALL_HINT} to get them)"
+        if not keep_checkpoints:
+            shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+        return {**metrics, "plots": plots}
+
+    def abandon(self) -> None:
+        """Undo the start of a run that failed before it trained: remove what it made.
+
+        Only what this run created goes, and only if training wrote nothing: its
+        ``run.json`` and, if this run made the folder, the folder. A resumed run, or one
+        with a history or a checkpoint, is left as it is.
+        """
+        self.close()
+        left = {path.name for path in self.folder.iterdir()} if self.folder.is_dir() else set()
+        if self.resuming or left - {RUN_FILE}:
+            return
+        (self.folder / RUN_FILE).unlink(missing_ok=True)
+        if self._created:
+            with contextlib.suppress(OSError):
+                self.folder.rmdir()
+
+    def close(self) -> None:
+        """Let go of the folder, so that another run may resume it."""
+        if self._lock is not None:
+            self._lock.unlink(missing_ok=True)
+            self._lock = None
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mnistkit._files import atomic_path
-from mnistkit.errors import DataFormatError, DataNotFoundError, PluginError
+from mnistkit.errors import DataFormatError, DataNotFoundError, MnistkitError, PluginError
 
 if TYPE_CHECKING:
     import keras
@@ -92,7 +92,10 @@ def load_model(path: str | os.PathLike[str], *, compile: bool = True) -> keras.M
     """Load a ``.keras`` model saved from a model that a registered factory built.
 
     Keras's ``safe_mode`` stays on. Custom layers of installed plugins are resolved
-    through the plugins' entry points, so the plugin need not be imported first.
+    through the plugins' entry points, so the plugin need not be imported first. A
+    model saved by mnistkit 0.1.0, which did not yet carry its registered name and
+    recipe in its layers, gets them from the file's metadata (see
+    :func:`~mnistkit.models.model_info`).
 
     Args:
         path: The ``.keras`` file.
@@ -111,7 +114,7 @@ def load_model(path: str | os.PathLike[str], *, compile: bool = True) -> keras.M
         >>> from mnistkit import build
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "cnn.keras"
         >>> _ = save_model(build("deep_cnn", keep_prob=0.6), path)
-        >>> load_model(path).get_layer("dropout").initial_keep_prob
+        >>> load_model(path).get_layer("dropout").get_config()["keep_prob"]
         0.6
     """
     path = Path(path)
@@ -126,9 +129,29 @@ def load_model(path: str | os.PathLike[str], *, compile: bool = True) -> keras.M
 
     _import_plugin_modules(config, path)
     try:
-        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+        model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     except (TypeError, ValueError, OSError, KeyError) as error:
         raise DataFormatError(f"{path}: the model could not be loaded: {error}") from error
+    return _with_saved_info(model, read_metadata(path), compile=compile)
+
+
+def _with_saved_info(model: keras.Model, metadata: dict[str, Any], *, compile: bool) -> Any:
+    """Give a model saved before models carried their info the info its metadata holds."""
+    from mnistkit.models import model_info, with_model_info
+    from mnistkit.recipes import Recipe
+
+    name = metadata.get("model")
+    if model_info(model) is not None or not isinstance(name, str):
+        return model
+    try:
+        recipe = Recipe.from_dict(metadata["recipe"]) if "recipe" in metadata else None
+    except (MnistkitError, TypeError):
+        recipe = None
+    output = metadata.get("output", "logits")
+    described = with_model_info(model, model_name=name, output=output, recipe=recipe)
+    if compile and model.compiled:
+        described.compile_from_config(model.get_compile_config())
+    return described
 
 
 def _open_archive(path: Path) -> zipfile.ZipFile:
@@ -156,9 +179,9 @@ def _custom_modules(config: Any) -> set[str]:
 
 
 def _import_plugin_modules(config: Any, path: Path) -> None:
-    from mnistkit.models import _registry
+    from mnistkit.models import MODELS
 
-    plugins = _registry.plugin_modules()
+    plugins = MODELS.plugin_modules()
     for module in sorted(_custom_modules(config)):
         if module in sys.modules or module.split(".")[0] not in plugins:
             continue

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mnistkit import InvalidArgumentError, Recipe, with_recipes
+from mnistkit import Recipe, with_recipes
+from mnistkit.validation import check_positive_float, check_positive_int, check_probability
 
 if TYPE_CHECKING:
     import keras
@@ -44,20 +45,9 @@ def tiny_mlp(
         >>> tiny_mlp(hidden_units=8).count_params()
         6370
     """
-    if isinstance(hidden_units, bool) or not isinstance(hidden_units, int) or hidden_units < 1:
-        raise InvalidArgumentError(
-            "Invalid value for argument `hidden_units`. Expected a positive integer. "
-            f"Received: hidden_units={hidden_units!r}"
-        )
-    if (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, (int, float))
-        or not temperature > 0
-    ):
-        raise InvalidArgumentError(
-            "Invalid value for argument `temperature`. Expected a float > 0. "
-            f"Received: temperature={temperature!r}"
-        )
+    hidden_units = check_positive_int(hidden_units, "hidden_units")
+    temperature = check_positive_float(temperature, "temperature")
+    keep_prob = check_probability(keep_prob, "keep_prob")
     import keras
 
     from mnistkit import KeepProbDropout

@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mnistkit import InvalidArgumentError, Recipe
-from mnistkit._pipeline import (
-    Arrays,
+from mnistkit.streams import (
     batch_indices,
     evaluation_batches,
     index_stream,
     shift_images,
+    stream_seed,
     training_stream,
 )
 
@@ -66,10 +68,10 @@ def test_shifts_are_drawn_from_the_seed_and_step() -> None:
 
 def test_a_shifted_stream_started_at_a_step_continues_the_whole_stream() -> None:
     rng = np.random.default_rng(1)
-    arrays = Arrays(rng.integers(0, 256, (20, 28, 28, 1), np.uint8), np.arange(20) % 10, None)
+    pixels, labels = rng.integers(0, 256, (20, 28, 28, 1), np.uint8), np.arange(20) % 10
 
     def images(start: int, number: int) -> list[np.ndarray]:
-        stream = training_stream(arrays, batch_size=6, seed=2, start_step=start, shift=2)
+        stream = training_stream(pixels, labels, batch_size=6, seed=2, start_step=start, shift=2)
         return [batch.numpy() for batch, _ in stream.take(number)]
 
     whole, resumed = images(0, 7), images(4, 3)
@@ -85,10 +87,10 @@ def test_a_negative_shift_is_refused() -> None:
 def test_the_pipelines_over_memory_shard_by_example_and_run_without_the_autotuner() -> None:
     # The autotuner's thread could hold up the deletion of an iterator, and so the end
     # of fit, until its next wake-up: up to a minute.
-    arrays = Arrays(np.zeros((8, 28, 28, 1), np.uint8), np.arange(8) % 10, None)
+    pixels, labels = np.zeros((8, 28, 28, 1), np.uint8), np.arange(8) % 10
     for dataset in (
-        training_stream(arrays, batch_size=4, seed=0, start_step=0, shift=1),
-        evaluation_batches(arrays, 4),
+        training_stream(pixels, labels, batch_size=4, seed=0, start_step=0, shift=1),
+        evaluation_batches(pixels, labels, 4),
     ):
         options = dataset.options()
         assert options.autotune.enabled is False
@@ -97,3 +99,26 @@ def test_the_pipelines_over_memory_shard_by_example_and_run_without_the_autotune
         images, _ = next(iter(dataset))
         assert images.dtype == tf.float32
         assert tuple(images.shape) == (4, 28, 28, 1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(count=st.integers(1, 40), batch_size=st.integers(1, 50), start=st.integers(0, 30))
+def test_every_epoch_is_a_permutation_and_any_step_is_recomputed(
+    count: int, batch_size: int, start: int
+) -> None:
+    """Invariants of the order, on any size of data and batch, from any step."""
+    steps = -(-3 * count // batch_size)  # three epochs' worth
+    streamed = batches(count, batch_size, seed=7, start=start, number=steps)
+    assert all(len(batch) == batch_size for batch in streamed)
+    flat = np.concatenate(
+        [batch_indices(count, batch_size=batch_size, seed=7, step=s) for s in range(start + steps)]
+    )
+    for epoch in range(len(flat) // count):
+        assert sorted(flat[epoch * count : (epoch + 1) * count].tolist()) == list(range(count))
+    assert np.concatenate(streamed).tolist() == flat[start * batch_size :].tolist()
+
+
+def test_each_fit_of_a_trainer_draws_its_own_order() -> None:
+    assert len({stream_seed(3, run) for run in range(5)}) == 5
+    with pytest.raises(InvalidArgumentError, match="argument `seed`"):
+        stream_seed(-1)

@@ -1,8 +1,8 @@
-"""Training under a ``tf.distribute`` strategy: which worker writes, and what must be in scope.
+"""Training under a ``tf.distribute`` strategy: making one, which worker writes, what is in scope.
 
 The Trainer hands these helpers the strategy it was given. Under a strategy the batch
 size stays the global batch: Keras splits each batch among the replicas, and the
-data pipelines shard by example (:mod:`mnistkit._pipeline`), so every replica sees
+data pipelines shard by example (:mod:`mnistkit.streams`), so every replica sees
 its own share. Every worker runs the same program; only the chief's files are kept.
 """
 
@@ -20,7 +20,9 @@ import keras
 import tensorflow as tf
 
 from mnistkit.errors import InvalidArgumentError
-from mnistkit.layers import _dropout_layers
+from mnistkit.layers import dropout_layers
+
+__all__ = ["STRATEGIES", "check_scope", "chief_path", "is_chief", "make_strategy", "shared_seed"]
 
 #: The strategies the command line offers, by name.
 STRATEGIES = ("mirrored", "multiworker")
@@ -153,8 +155,8 @@ def check_scope(
     """
     where = f"the scope of the {type(strategy).__name__} it is trained under"
     variables = list(model.variables)
-    for layer in _dropout_layers(model):
-        variables.extend([layer.keep_prob, layer.draws])
+    for layer in dropout_layers(model):
+        variables.extend([layer.keep_prob, layer.draws, layer.sampling, layer.samples_drawn])
     if not _created_in_scope(strategy, variables):
         raise InvalidArgumentError(
             f"The model {model.name!r} was built outside {where}, so its variables are not "
@@ -187,55 +189,3 @@ def _created_in_scope(strategy: tf.distribute.Strategy, variables: Sequence[Any]
         )
         for variable in variables
     )
-
-
-def adapt_keras(model: keras.Model, strategy: tf.distribute.Strategy) -> None:
-    """Let ``model.fit`` and ``model.evaluate`` run under a multi-worker strategy.
-
-    Keras 3 (keras-team/keras#20585) fails there in two places: it averages the
-    first batch across workers to learn its shapes, through a ``reduce`` that
-    takes no nested values, and it averages the scalar loss and metrics with
-    ``reduce(..., axis=0)``, which needs a batch axis. So, on this model only, the
-    shapes come from this worker's own batch, and ``train_step`` and ``test_step``
-    give their scalars an axis of length 1, which that ``reduce`` averages over
-    every replica, giving the scalars back. Under any other strategy (where Keras
-    takes another path) nothing changes.
-
-    Args:
-        model: The model to train.
-        strategy: The strategy to train under.
-    """
-    if not (
-        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-        and strategy.extended._in_multi_worker_mode()  # Keras's own test for that path
-    ) or getattr(model, "_mnistkit_multi_worker", False):
-        return
-    symbolic_build = model._maybe_symbolic_build
-
-    def maybe_symbolic_build(iterator: Any = None, data_batch: Any = None) -> Any:
-        if iterator is not None and data_batch is None:
-            for _, _, batches in iterator:
-                data_batch = tf.nest.map_structure(
-                    lambda value: strategy.experimental_local_results(value)[0], next(batches)
-                )
-                break
-        return symbolic_build(data_batch=data_batch)
-
-    def with_batch_axis(step: Any) -> Any:
-        def run(data: Any) -> Any:
-            return tf.nest.map_structure(_scalar_to_vector, step(data))
-
-        return run
-
-    for name, value in (
-        ("_maybe_symbolic_build", maybe_symbolic_build),
-        ("train_step", with_batch_axis(model.train_step)),
-        ("test_step", with_batch_axis(model.test_step)),
-        ("_mnistkit_multi_worker", True),
-    ):
-        object.__setattr__(model, name, value)  # past Keras's attribute tracking
-
-
-def _scalar_to_vector(value: Any) -> Any:
-    tensor = tf.convert_to_tensor(value)
-    return tf.reshape(tensor, [1]) if tensor.shape.rank == 0 else tensor

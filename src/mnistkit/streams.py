@@ -1,107 +1,59 @@
-"""Turning what users pass to the Trainer into checked arrays and fast ``tf.data`` pipelines.
+"""The training data stream: which examples each step trains on, and how they are shifted.
 
 Training data is kept in memory as tensors. The order of examples is a stream of
-per-epoch permutations drawn from ``(seed, epoch)`` with a stateless shuffle, so the
-batch at any step can be recomputed without replaying the steps before it: this is what
-makes logging on the current batch and exact resume cheap.
+per-epoch permutations drawn from ``(seed, epoch)`` with a stateless shuffle, and any
+augmentation of step ``s`` is drawn from ``(seed, s)``, so the batch at any step can be
+recomputed without replaying the steps before it. This is what makes logging on the
+current batch and exact resume cheap: a run resumed at step ``s`` reads the same
+batches from ``s`` on as the run that was interrupted.
+
+The Trainer builds these pipelines for you; the functions are public so that the order
+can be inspected (which step first sees example 0?) and reused.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import numpy as np
 import tensorflow as tf
 
-from mnistkit.datasets import Split, scale_pixels, sha256_of
-from mnistkit.errors import InvalidArgumentError
+from mnistkit.datasets import scale_pixels
+from mnistkit.validation import check_non_negative_int, check_positive_int, check_seed
+
+__all__ = [
+    "batch_at",
+    "batch_indices",
+    "epoch_order",
+    "evaluation_batches",
+    "index_stream",
+    "shift_images",
+    "stream_seed",
+    "training_stream",
+]
 
 
-@dataclass(frozen=True)
-class Arrays:
-    """Images shaped for the model and integer (or, with a custom loss, raw) labels.
+def stream_seed(seed: int, run: int = 0) -> int:
+    """Return the seed of the data order of a Trainer's ``run``-th ``fit`` (from 0).
 
-    Images are float32 in [0, 1], or uint8 pixels that the pipelines scale on the fly:
-    a quarter of the memory to hold and copy.
+    Each ``fit`` of a Trainer draws its batches in an order of its own, from the
+    Trainer's seed and how many runs came before; this is that order's seed, as
+    :attr:`Trainer.metadata <mnistkit.Trainer.metadata>` records it (``data_seed``).
+
+    Args:
+        seed: The Trainer's seed.
+        run: How many ``fit`` calls the Trainer made before this one.
+
+    Returns:
+        A seed for :func:`training_stream` and :func:`batch_indices`.
+
+    Example:
+        >>> stream_seed(0) == stream_seed(0, run=0) != stream_seed(0, run=1)
+        True
     """
-
-    images: np.ndarray
-    labels: np.ndarray
-    split: Split | None = None
-
-    @functools.cached_property
-    def checksum(self) -> str:
-        """SHA-256 of the data, computed when first asked for (only training records it)."""
-        if self.split is not None:
-            return self.split.checksum
-        return sha256_of(self.images, self.labels)
-
-
-def is_dataset(data: Any) -> bool:
-    """Return whether ``data`` is a ``tf.data.Dataset``."""
-    return isinstance(data, tf.data.Dataset)
-
-
-def to_arrays(
-    data: Any, input_shape: tuple[int, ...], num_classes: int, *, sparse: bool, name: str = "data"
-) -> Arrays:
-    """Check and convert a :class:`Split` or an ``(images, labels)`` pair.
-
-    Flat (N, 784) images are reshaped for a model that takes (28, 28, 1) and the other
-    way round; uint8 images are scaled to [0, 1]; labels go through :func:`check_labels`.
-    """
-    split = data if isinstance(data, Split) else None
-    if split is not None:
-        images, labels = split.raw_images, split.labels
-    elif isinstance(data, (tuple, list)) and len(data) == 2:
-        images, labels = np.asarray(data[0]), np.asarray(data[1])
-    else:
-        raise InvalidArgumentError(
-            f"Invalid value for argument `{name}`. Expected a Split from load_dataset(), an "
-            f"(images, labels) pair of arrays, or a tf.data.Dataset. Received: {name}="
-            f"{type(data).__name__}"
-        )
-    images = shape_images(images, input_shape, keep_pixels=True)
-    labels = check_labels(labels, len(images), num_classes, sparse=sparse)
-    return Arrays(images, labels, split)
-
-
-def shape_images(
-    images: Any, input_shape: tuple[int, ...], *, keep_pixels: bool = False
-) -> np.ndarray:
-    """Return images shaped (N, *input_shape), or raise a clear error.
-
-    Float images become float32; uint8 pixels stay uint8 with ``keep_pixels``, else
-    they are scaled to float32 in [0, 1].
-    """
-    images = np.asarray(images)
-    if images.dtype == np.uint8:
-        if not keep_pixels:
-            images = scale_pixels(images)
-    elif not np.issubdtype(images.dtype, np.floating):
-        raise InvalidArgumentError(
-            "Invalid value for argument `images`. Expected float images in [0, 1] or uint8 "
-            f"pixels. Received: images.dtype={images.dtype}"
-        )
-    size = int(np.prod(input_shape))
-    if images.ndim >= 1 and images.shape[1:] != input_shape:
-        if int(np.prod(images.shape[1:])) == size and images.ndim in (2, 3, 4):
-            images = images.reshape((-1, *input_shape))
-        else:
-            raise InvalidArgumentError(
-                "Invalid value for argument `images`. Expected images shaped "
-                f"(N, {', '.join(map(str, input_shape))}) or flat (N, {size}) for this "
-                f"model. Received: images.shape={images.shape}"
-            )
-    if images.ndim == 0:
-        raise InvalidArgumentError(
-            f"Invalid value for argument `images`. Expected an array of images. "
-            f"Received: images.shape={images.shape}"
-        )
-    return images if images.dtype == np.uint8 else np.asarray(images, dtype=np.float32)
+    state = np.random.SeedSequence([check_seed(seed), check_non_negative_int(run, "run")])
+    return int(state.generate_state(1)[0])
 
 
 _Function = TypeVar("_Function", bound=Callable[..., Any])
@@ -146,41 +98,14 @@ def _in_memory(dataset: tf.data.Dataset) -> tf.data.Dataset:
     return dataset.with_options(options)
 
 
-def check_labels(labels: Any, count: int, num_classes: int, *, sparse: bool) -> np.ndarray:
-    """Return labels checked against the images and the classes.
-
-    With ``sparse``, one-hot labels become integers (the Trainer's own loss takes
-    integers); without it (a user's loss), labels are passed on as given.
-    """
-    labels = np.asarray(labels)
-    if len(labels) != count:
-        raise InvalidArgumentError(
-            f"Images and labels differ in number: {count} images, {len(labels)} labels."
-        )
-    if not sparse:
-        return np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[1] == num_classes:
-        labels = labels.argmax(axis=1)
-    elif labels.ndim != 1 or not (
-        np.issubdtype(labels.dtype, np.integer)
-        or (np.issubdtype(labels.dtype, np.floating) and np.all(labels == np.round(labels)))
-    ):
-        raise InvalidArgumentError(
-            "Invalid value for argument `labels`. Expected integer labels shaped (N,) or "
-            f"one-hot labels shaped (N, {num_classes}). Received: labels.shape="
-            f"{labels.shape}, labels.dtype={labels.dtype}"
-        )
-    integers = np.asarray(labels, dtype=np.int32)
-    if len(integers) and (integers.min() < 0 or integers.max() >= num_classes):
-        raise InvalidArgumentError(
-            f"Invalid value for argument `labels`. Expected integers in [0, {num_classes - 1}]. "
-            f"Received: labels from {integers.min()} to {integers.max()}"
-        )
-    return integers
-
-
 def training_stream(
-    arrays: Arrays, *, batch_size: int, seed: int, start_step: int, shift: int = 0
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    batch_size: int,
+    seed: int,
+    start_step: int = 0,
+    shift: int = 0,
 ) -> tf.data.Dataset:
     """Return the endless batches of training data from ``start_step`` on.
 
@@ -189,10 +114,31 @@ def training_stream(
     ``next_batch`` did. With ``shift``, each image of step ``s`` moves by a whole
     number of pixels, up to ``shift`` each way, drawn from ``(seed, s)``: the same
     shifts again on a resumed run.
+
+    Args:
+        images: The images, uint8 pixels (scaled on the fly) or float32 in [0, 1].
+        labels: Their labels, one per image.
+        batch_size: Examples per step.
+        seed: The seed of the order and of the shifts (see :func:`stream_seed`).
+        start_step: The step of the first batch.
+        shift: The largest shift, in pixels; 0 for none.
+
+    Returns:
+        A ``tf.data.Dataset`` of ``(images, labels)`` batches, float32 images.
+
+    Example:
+        >>> import numpy as np
+        >>> images = np.zeros((5, 28, 28, 1), np.uint8)
+        >>> stream = training_stream(images, np.arange(5), batch_size=2, seed=0)
+        >>> firsts = [labels.numpy().tolist() for _, labels in stream.take(3)]
+        >>> sorted(sum(firsts, [])[:5])  # the first epoch visits every example once
+        [0, 1, 2, 3, 4]
     """
-    count = len(arrays.images)
-    images = tf.constant(arrays.images)
-    labels = tf.constant(arrays.labels)
+    count = len(images)
+    check_positive_int(batch_size, "batch_size")
+    check_non_negative_int(shift, "shift")
+    images = tf.constant(images)
+    labels = tf.constant(labels)
     indices = index_stream(count, batch_size=batch_size, seed=seed, start_step=start_step)
     steps = tf.data.Dataset.range(start_step, np.iinfo(np.int64).max)
 
@@ -214,6 +160,15 @@ def shift_images(images: tf.Tensor, *, shift: int, seed: int, step: Any) -> tf.T
 
     The offsets come from a stateless draw of ``(seed, -1 - step)`` (negative, so
     never the pair of an epoch's order); pixels moved in from outside are 0.
+
+    Args:
+        images: A float batch shaped (N, H, W, C).
+        shift: The largest shift, in pixels.
+        seed: The seed of the stream.
+        step: The step the batch is trained at.
+
+    Returns:
+        The shifted batch.
     """
     count = tf.shape(images)[0]
     pair = tf.stack([tf.constant(seed, tf.int64), -1 - tf.cast(step, tf.int64)])
@@ -237,7 +192,16 @@ def shift_images(images: tf.Tensor, *, shift: int, seed: int, step: Any) -> tf.T
 
 
 def epoch_order(count: int, seed: int, epoch: Any) -> tf.Tensor:
-    """Return the order of the examples in ``epoch``: a stateless shuffle of (seed, epoch)."""
+    """Return the order of the examples in ``epoch``: a stateless shuffle of (seed, epoch).
+
+    Args:
+        count: How many examples there are.
+        seed: The seed of the order.
+        epoch: The epoch, from 0.
+
+    Returns:
+        A permutation of ``range(count)``, as an int64 tensor.
+    """
     pair = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
     return tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=pair)
 
@@ -248,6 +212,15 @@ def index_stream(count: int, *, batch_size: int, seed: int, start_step: int) -> 
     The stream is the concatenation of the epochs' orders, cut into batches. Each epoch
     yields, as whole tensors, the batches that start in it, so the pipeline's work is
     per batch, not per example.
+
+    Args:
+        count: How many examples there are.
+        batch_size: Examples per step.
+        seed: The seed of the order.
+        start_step: The step of the first batch.
+
+    Returns:
+        An endless ``tf.data.Dataset`` of int64 index vectors, one per step.
     """
     orders = 2 + batch_size // count  # enough epochs to cover a batch that starts late
 
@@ -266,7 +239,24 @@ def index_stream(count: int, *, batch_size: int, seed: int, start_step: int) -> 
 
 
 def batch_indices(count: int, *, batch_size: int, seed: int, step: int) -> np.ndarray:
-    """Return the example indices of the batch of ``step``, as :func:`index_stream` has them."""
+    """Return the example indices of the batch of ``step``, as :func:`index_stream` has them.
+
+    Args:
+        count: How many examples there are.
+        batch_size: Examples per step.
+        seed: The seed of the order.
+        step: The step.
+
+    Returns:
+        The indices, an int64 array of ``batch_size``.
+
+    Example:
+        >>> import numpy as np
+        >>> first_two = np.concatenate([batch_indices(4, batch_size=2, seed=0, step=s)
+        ...                             for s in (0, 1)])
+        >>> sorted(first_two.tolist())  # the first epoch visits every example once
+        [0, 1, 2, 3]
+    """
     offset, parts, needed = step * batch_size, [], batch_size
     while needed:
         epoch, position = divmod(offset, count)
@@ -276,14 +266,38 @@ def batch_indices(count: int, *, batch_size: int, seed: int, step: int) -> np.nd
     return np.concatenate(parts)
 
 
-def batch_at(arrays: Arrays, *, batch_size: int, seed: int, step: int) -> tuple[Any, Any]:
-    """Return the training batch of ``step``, as :func:`training_stream` yields it."""
-    picked = batch_indices(len(arrays.images), batch_size=batch_size, seed=seed, step=step)
-    return scale_pixels(arrays.images[picked]), arrays.labels[picked]
+def batch_at(
+    images: np.ndarray, labels: np.ndarray, *, batch_size: int, seed: int, step: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the training batch of ``step``, as :func:`training_stream` yields it.
+
+    Before any shift: this is the batch that the tutorial's log line measures.
+
+    Args:
+        images: The images.
+        labels: Their labels.
+        batch_size: Examples per step.
+        seed: The seed of the order.
+        step: The step.
+
+    Returns:
+        The batch's images, as float32 in [0, 1], and labels.
+    """
+    picked = batch_indices(len(images), batch_size=batch_size, seed=seed, step=step)
+    return scale_pixels(images[picked]), labels[picked]
 
 
-def evaluation_batches(arrays: Arrays, batch_size: int) -> tf.data.Dataset:
-    """Return the examples in order, in batches, for evaluation."""
-    dataset = tf.data.Dataset.from_tensor_slices((arrays.images, arrays.labels))
+def evaluation_batches(images: np.ndarray, labels: np.ndarray, batch_size: int) -> tf.data.Dataset:
+    """Return the examples in order, in batches of float32 images, for evaluation.
+
+    Args:
+        images: The images, uint8 or float32.
+        labels: Their labels.
+        batch_size: Examples per batch.
+
+    Returns:
+        The ``tf.data.Dataset``.
+    """
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
     batches = dataset.batch(batch_size).map(_scale_pair)
     return _in_memory(batches.prefetch(tf.data.AUTOTUNE))

@@ -1,0 +1,276 @@
+"""What the Trainer and the Predictor accept as data, checked once, behind one interface.
+
+Arrays, :class:`~mnistkit.Split` objects and ``tf.data`` datasets become a
+:class:`DataSource`, which answers the questions a training run asks (how many steps
+make an epoch, the stream of batches from a step on, the batch a step trains on, what
+to hash) so that the training loop never asks which kind of data it was given.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import tensorflow as tf
+
+from mnistkit import streams
+from mnistkit.datasets import Split, scale_pixels, sha256_of
+from mnistkit.errors import InvalidArgumentError
+
+#: Examples per batch when evaluating: it does not change the result.
+EVALUATION_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Arrays:
+    """Images shaped for the model and integer (or, with a custom loss, raw) labels.
+
+    Images are float32 in [0, 1], or uint8 pixels that the pipelines scale on the fly:
+    a quarter of the memory to hold and copy.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    split: Split | None = None
+
+    @functools.cached_property
+    def checksum(self) -> str:
+        """SHA-256 of the data, computed when first asked for (only training records it)."""
+        if self.split is not None:
+            return self.split.checksum
+        return sha256_of(self.images, self.labels)
+
+
+def shape_images(
+    images: Any, input_shape: tuple[int, ...], *, keep_pixels: bool = False
+) -> np.ndarray:
+    """Return images shaped (N, *input_shape), or raise a clear error.
+
+    Float images become float32 and must lie in [0, 1] (NaN passes: it is data a run
+    may diverge on, not a scale); uint8 pixels stay uint8 with ``keep_pixels``, else
+    they are scaled to float32 in [0, 1].
+    """
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        if not keep_pixels:
+            images = scale_pixels(images)
+    elif not np.issubdtype(images.dtype, np.floating):
+        raise InvalidArgumentError(
+            "Invalid value for argument `images`. Expected float images in [0, 1] or uint8 "
+            f"pixels. Received: images.dtype={images.dtype}"
+        )
+    if images.ndim == 0:
+        raise InvalidArgumentError(
+            "Invalid value for argument `images`. Expected an array of images. "
+            f"Received: images.shape={images.shape}"
+        )
+    size = math.prod(input_shape)
+    if images.shape[1:] != input_shape:
+        if math.prod(images.shape[1:]) == size and images.ndim in (2, 3, 4):
+            images = images.reshape((-1, *input_shape))
+        else:
+            raise InvalidArgumentError(
+                "Invalid value for argument `images`. Expected images shaped "
+                f"(N, {', '.join(map(str, input_shape))}) or flat (N, {size}) for this "
+                f"model. Received: images.shape={images.shape}"
+            )
+    if images.dtype == np.uint8:
+        return np.asarray(images)
+    images = np.asarray(images, dtype=np.float32)
+    if images.size:
+        low, high = float(np.nanmin(images)), float(np.nanmax(images))
+        if low < -1e-6 or high > 1.0 + 1e-6:
+            raise InvalidArgumentError(
+                "Invalid value for argument `images`. Expected float pixels in [0, 1] "
+                f"(divide 0..255 pixels by 255). Received: values from {low:g} to {high:g}"
+            )
+    return np.asarray(images)
+
+
+def check_labels(labels: Any, count: int, num_classes: int, *, sparse: bool) -> np.ndarray:
+    """Return labels checked against the images and the classes.
+
+    With ``sparse``, one-hot labels become integers (the Trainer's own loss takes
+    integers); without it (a user's loss), labels are passed on as given.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim == 0 or len(labels) != count:
+        found = "a single value" if labels.ndim == 0 else f"{len(labels)} labels"
+        raise InvalidArgumentError(f"Images and labels differ in number: {count} images, {found}.")
+    if not sparse:
+        return np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] == num_classes:
+        labels = labels.argmax(axis=1)
+    elif labels.ndim != 1 or not (
+        np.issubdtype(labels.dtype, np.integer)
+        or (np.issubdtype(labels.dtype, np.floating) and np.all(labels == np.round(labels)))
+    ):
+        raise InvalidArgumentError(
+            "Invalid value for argument `labels`. Expected integer labels shaped (N,) or "
+            f"one-hot labels shaped (N, {num_classes}). Received: labels.shape="
+            f"{labels.shape}, labels.dtype={labels.dtype}"
+        )
+    integers = np.asarray(labels, dtype=np.int32)
+    if len(integers) and (integers.min() < 0 or integers.max() >= num_classes):
+        raise InvalidArgumentError(
+            f"Invalid value for argument `labels`. Expected integers in [0, {num_classes - 1}]. "
+            f"Received: labels from {integers.min()} to {integers.max()}"
+        )
+    return np.asarray(integers)
+
+
+def to_arrays(
+    data: Any,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    *,
+    sparse: bool = True,
+    name: str = "data",
+) -> Arrays:
+    """Check and convert a :class:`Split` or an ``(images, labels)`` pair.
+
+    Flat (N, 784) images are reshaped for a model that takes (28, 28, 1) and the other
+    way round; uint8 images stay uint8 (scaled on the fly); labels go through
+    :func:`check_labels`. Empty data is refused.
+    """
+    split = data if isinstance(data, Split) else None
+    if split is not None:
+        images, labels = split.raw_images, split.labels
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        images, labels = data
+    else:
+        raise InvalidArgumentError(
+            f"Invalid value for argument `{name}`. Expected a Split from load_dataset(), an "
+            f"(images, labels) pair of arrays, or a tf.data.Dataset. Received: {name}="
+            f"{type(data).__name__}"
+        )
+    images = shape_images(images, input_shape, keep_pixels=True)
+    if len(images) == 0:
+        raise InvalidArgumentError(
+            f"Invalid value for argument `{name}`. Expected at least one example. Received: "
+            "no examples"
+        )
+    labels = check_labels(labels, len(images), num_classes, sparse=sparse)
+    return Arrays(images, labels, split)
+
+
+class DataSource(Protocol):
+    """Training or evaluation data, whatever form it was given in."""
+
+    def steps_per_epoch(self, batch_size: int) -> int | None:
+        """Steps of ``batch_size`` in one pass, or ``None`` if unknown."""
+
+    def training_stream(
+        self, *, batch_size: int, seed: int, start_step: int, shift: int
+    ) -> tf.data.Dataset:
+        """The endless stream of training batches from ``start_step`` on."""
+
+    def evaluation_batches(self, batch_size: int) -> tf.data.Dataset:
+        """The examples once, in order, in batches."""
+
+    def batch_at(self, *, batch_size: int, seed: int, step: int) -> tuple[Any, Any] | None:
+        """The batch that ``step`` trains on, or ``None`` if it cannot be recomputed."""
+
+    def checksum(self) -> str | None:
+        """SHA-256 of the data, or ``None`` when it cannot be hashed."""
+
+
+class ArraySource:
+    """Arrays in memory: shuffled by the stateless stream of :mod:`mnistkit.streams`."""
+
+    def __init__(self, arrays: Arrays) -> None:
+        self.arrays = arrays
+
+    def steps_per_epoch(self, batch_size: int) -> int | None:
+        return math.ceil(len(self.arrays.images) / batch_size)
+
+    def training_stream(
+        self, *, batch_size: int, seed: int, start_step: int, shift: int
+    ) -> tf.data.Dataset:
+        return streams.training_stream(
+            self.arrays.images,
+            self.arrays.labels,
+            batch_size=batch_size,
+            seed=seed,
+            start_step=start_step,
+            shift=shift,
+        )
+
+    def evaluation_batches(self, batch_size: int) -> tf.data.Dataset:
+        return streams.evaluation_batches(self.arrays.images, self.arrays.labels, batch_size)
+
+    def batch_at(self, *, batch_size: int, seed: int, step: int) -> tuple[Any, Any] | None:
+        arrays = self.arrays
+        return streams.batch_at(
+            arrays.images, arrays.labels, batch_size=batch_size, seed=seed, step=step
+        )
+
+    def checksum(self) -> str | None:
+        return self.arrays.checksum
+
+
+class DatasetSource:
+    """A ``tf.data.Dataset`` of batches, used as it comes (one-hot labels made integers)."""
+
+    def __init__(self, dataset: tf.data.Dataset, convert: Callable[..., Any] | None) -> None:
+        self.dataset = dataset if convert is None else dataset.map(convert)
+
+    def steps_per_epoch(self, batch_size: int) -> int | None:
+        cardinality = int(self.dataset.cardinality())
+        return cardinality if cardinality > 0 else None
+
+    def training_stream(
+        self, *, batch_size: int, seed: int, start_step: int, shift: int
+    ) -> tf.data.Dataset:
+        return self.dataset.repeat()
+
+    def evaluation_batches(self, batch_size: int) -> tf.data.Dataset:
+        return self.dataset
+
+    def batch_at(self, *, batch_size: int, seed: int, step: int) -> tuple[Any, Any] | None:
+        return None
+
+    def checksum(self) -> str | None:
+        return None
+
+
+def data_source(
+    data: Any,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    *,
+    sparse: bool,
+    name: str = "data",
+) -> DataSource:
+    """Return ``data`` as a :class:`DataSource`, checked.
+
+    Args:
+        data: A :class:`~mnistkit.Split`, an ``(images, labels)`` pair, or a
+            ``tf.data.Dataset`` of ``(images, labels)`` batches.
+        input_shape: The shape of one image, as the model takes it.
+        num_classes: How many classes the model scores.
+        sparse: Whether labels should become integers (the Trainer's own loss).
+        name: The argument's name, for messages.
+
+    Raises:
+        InvalidArgumentError: If the data has the wrong form.
+    """
+    if isinstance(data, tf.data.Dataset):
+        return DatasetSource(data, _sparse_labels(num_classes) if sparse else None)
+    return ArraySource(to_arrays(data, input_shape, num_classes, sparse=sparse, name=name))
+
+
+def _sparse_labels(num_classes: int) -> Callable[[tf.Tensor, tf.Tensor], Any]:
+    def sparse(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        if labels.shape.rank == 2 and labels.shape[-1] == num_classes:
+            labels = tf.argmax(labels, axis=-1)
+        return images, labels
+
+    converted: Callable[[tf.Tensor, tf.Tensor], Any] = tf.autograph.experimental.do_not_convert(
+        sparse
+    )
+    return converted

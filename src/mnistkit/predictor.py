@@ -1,0 +1,201 @@
+"""Predictions from trained models: probabilities, Monte-Carlo dropout, ensembles, accuracy.
+
+A :class:`Predictor` needs no Trainer, no optimizer and no seed: it owns one compiled
+forward function per model and reuses it for plain and Monte-Carlo predictions alike
+(:func:`~mnistkit.layers.mc_dropout` flips a variable, not the graph). Given several
+models, it averages their probabilities: an ensemble.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mnistkit._sources import shape_images, to_arrays
+from mnistkit.errors import InvalidArgumentError
+from mnistkit.layers import dropout_layers, get_keep_prob, mc_dropout
+from mnistkit.models import model_info
+from mnistkit.validation import check_one_of, check_positive_int, check_probability
+
+__all__ = ["DEFAULT_SAMPLES", "Predictor", "score"]
+
+#: Monte-Carlo passes made when ``keep_prob`` is given without ``samples``.
+DEFAULT_SAMPLES = 30
+
+
+class Predictor:
+    """Class probabilities from one model, or the average of several (an ensemble).
+
+    Args:
+        models: A ``keras.Model``, or a sequence of them that take the same images.
+        output: What the models output, ``"logits"`` or ``"probabilities"``. ``None``
+            reads it from each model that :func:`~mnistkit.build` made (see
+            :func:`~mnistkit.models.model_info`) and takes a model built by hand to
+            output logits.
+        batch_size: Images per forward pass.
+
+    Raises:
+        InvalidArgumentError: If a model is not a Keras model, the models take
+            different images, or a setting is out of range.
+
+    Example:
+        >>> import numpy as np
+        >>> from mnistkit import build
+        >>> predictor = Predictor([build("softmax"), build("softmax")])
+        >>> [round(float(p), 2) for p in predictor.predict(np.zeros((1, 784), np.float32))[0]]
+        [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]
+    """
+
+    def __init__(
+        self,
+        models: keras.Model | Sequence[keras.Model],
+        *,
+        output: str | None = None,
+        batch_size: int = 1024,
+    ) -> None:
+        listed = [models] if isinstance(models, keras.Model) else list(models)
+        if not listed or not all(isinstance(model, keras.Model) for model in listed):
+            raise InvalidArgumentError(
+                "Invalid value for argument `models`. Expected a keras.Model or a non-empty "
+                f"sequence of them. Received: models={models!r}"
+            )
+        if output is not None:
+            check_one_of(output, "output", ("logits", "probabilities"))
+        shapes = {tuple(int(d) for d in model.input_shape[1:]) for model in listed}
+        if len(shapes) > 1:
+            raise InvalidArgumentError(
+                f"The models take images of different shapes: {sorted(shapes)}."
+            )
+        self.models = listed
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.input_shape: tuple[int, ...] = shapes.pop()
+        self.classes = int(listed[0].output_shape[-1])
+        self._functions = [_forward_function(model, output) for model in listed]
+
+    def predict(
+        self,
+        images: Any,
+        *,
+        samples: int | None = None,
+        keep_prob: float | None = None,
+        batch_size: int | None = None,
+    ) -> Any:
+        """Return class probabilities for ``images``, with dropout off.
+
+        With ``samples`` (or ``keep_prob``), run Monte-Carlo dropout instead: each model
+        makes ``samples`` passes with its :class:`~mnistkit.KeepProbDropout` layers
+        sampling at ``keep_prob`` (default: the model's own), every other layer in
+        inference mode. The passes of every model are pooled, so an ensemble's spread
+        covers both the dropout and the disagreement between its models. The models are
+        left exactly as they were, and the same call gives the same samples.
+
+        Args:
+            images: Images shaped (N, 28, 28, 1) or flat (N, 784), float in [0, 1] or
+                uint8.
+            samples: Monte-Carlo passes per model (default
+                :data:`DEFAULT_SAMPLES` when ``keep_prob`` is given).
+            keep_prob: Keep probability of the Monte-Carlo passes, in (0, 1].
+            batch_size: Images per forward pass; the Predictor's by default.
+
+        Returns:
+            An array (N, classes) of probabilities; with Monte-Carlo dropout, a pair
+            ``(mean, std)`` of such arrays.
+
+        Raises:
+            InvalidArgumentError: If the images have the wrong shape, a setting is out of
+                range, or Monte-Carlo dropout is asked of a model without
+                :class:`~mnistkit.KeepProbDropout` layers.
+        """
+        x = shape_images(images, self.input_shape)
+        size = (
+            self.batch_size if batch_size is None else check_positive_int(batch_size, "batch_size")
+        )
+        if samples is None and keep_prob is None:
+            return np.mean([self._run(function, x, size) for function in self._functions], axis=0)
+        count = DEFAULT_SAMPLES if samples is None else check_positive_int(samples, "samples")
+        rate = None if keep_prob is None else check_probability(keep_prob, "keep_prob")
+        draws: list[np.ndarray] = []
+        for model, function in zip(self.models, self._functions, strict=True):
+            if not dropout_layers(model):
+                raise InvalidArgumentError(
+                    f"The model {model.name!r} has no KeepProbDropout layer: Monte-Carlo "
+                    "dropout needs one."
+                )
+            with mc_dropout(model, keep_prob=rate if rate is not None else get_keep_prob(model)):
+                draws.extend(self._run(function, x, size) for _ in range(count))
+        stacked = np.stack(draws)
+        return stacked.mean(axis=0), stacked.std(axis=0)
+
+    def evaluate(self, data: Any) -> dict[str, float]:
+        """Return the accuracy and the mean cross-entropy of the predictions on ``data``.
+
+        Args:
+            data: A :class:`~mnistkit.Split` or an ``(images, labels)`` pair, labels
+                integers or one-hot.
+
+        Returns:
+            ``{"accuracy": ..., "loss": ..., "examples": ...}``.
+
+        Raises:
+            InvalidArgumentError: If the data has the wrong form or is empty.
+
+        Example:
+            >>> import numpy as np
+            >>> from mnistkit import build
+            >>> result = Predictor(build("softmax")).evaluate(
+            ...     (np.zeros((4, 784), np.float32), np.arange(4)))
+            >>> round(result["loss"], 4), result["examples"]  # log(10): uniform guesses
+            (2.3026, 4)
+        """
+        arrays = to_arrays(data, self.input_shape, self.classes)
+        return score(self.predict(arrays.images), arrays.labels)
+
+    def _run(self, function: Any, x: np.ndarray, size: int) -> np.ndarray:
+        parts = [function(tf.constant(x[i : i + size])).numpy() for i in range(0, len(x), size)]
+        if parts:
+            return np.concatenate(parts)
+        return np.zeros((0, self.classes), np.float32)
+
+
+def score(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Return the accuracy and mean cross-entropy of class probabilities against labels.
+
+    Args:
+        probabilities: An array (N, classes).
+        labels: Integer labels (N,) or one-hot labels (N, classes).
+
+    Returns:
+        ``{"accuracy": ..., "loss": ..., "examples": N}``; the loss takes a probability
+        of 0 as the smallest positive float32, so it stays finite.
+
+    Example:
+        >>> import numpy as np
+        >>> score(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([0, 0]))["accuracy"]
+        0.5
+    """
+    probabilities, labels = np.asarray(probabilities), np.asarray(labels)
+    if labels.ndim == 2:
+        labels = labels.argmax(axis=1)
+    picked = probabilities[np.arange(len(labels)), labels]
+    loss = -np.log(np.clip(picked, np.finfo(np.float32).tiny, 1.0))
+    return {
+        "accuracy": float(np.mean(probabilities.argmax(axis=1) == labels)),
+        "loss": float(loss.mean()),
+        "examples": len(labels),
+    }
+
+
+def _forward_function(model: keras.Model, output: str | None) -> Any:
+    info = model_info(model)
+    kind = output or (info.output if info is not None else "logits")
+    spec = tf.TensorSpec((None, *(int(d) for d in model.input_shape[1:])), tf.float32)
+
+    def probabilities(images: tf.Tensor) -> tf.Tensor:
+        outputs = tf.cast(model(images, training=False), tf.float32)
+        return tf.nn.softmax(outputs) if kind == "logits" else outputs
+
+    return tf.function(probabilities, input_signature=[spec])

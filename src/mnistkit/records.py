@@ -1,0 +1,172 @@
+"""Run records on disk: JSON objects and the CSV history, written atomically and read back.
+
+JSON files (``run.json``, ``metrics.json``) are written indented with sorted keys, NumPy
+values as plain numbers and non-finite floats as ``null``, so that any JSON reader takes
+them; ``history.csv`` has one row per logged step or epoch. Each file is written through
+a temporary file and a rename, so an interrupted write never leaves a half-written one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnistkit._files import write_bytes_atomically
+from mnistkit.errors import DataFormatError
+
+__all__ = ["read_history", "read_json", "write_history", "write_json"]
+
+_NUMBER_LIST = re.compile(r"\[\s*(-?[0-9][0-9.eE+-]*(?:,\s*-?[0-9][0-9.eE+-]*)*)\s*\]")
+
+
+def write_json(path: str | os.PathLike[str], record: Mapping[str, Any]) -> Path:
+    """Write a JSON object to a file, atomically, indented and with sorted keys.
+
+    NumPy scalars and arrays are written as numbers and lists; non-finite floats as
+    ``null``, so that any JSON reader accepts the file.
+
+    Args:
+        path: The file, such as ``metrics.json`` in a run folder.
+        record: The object.
+
+    Returns:
+        The path written.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "metrics.json"
+        >>> _ = write_json(path, {"test_accuracy": 0.92, "steps": 1000})
+        >>> read_json(path)["steps"]
+        1000
+    """
+    path = Path(path)
+    text = json.dumps(_plain(record), indent=2, sort_keys=True, allow_nan=False)
+    # A list of numbers (a confusion-matrix row) reads better on one line.
+    text = _NUMBER_LIST.sub(lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
+    write_bytes_atomically(path, (text + "\n").encode())
+    return path
+
+
+def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a JSON object written by :func:`write_json`.
+
+    Args:
+        path: The file.
+
+    Returns:
+        The object.
+
+    Raises:
+        DataFormatError: If the file is not a JSON object.
+        FileNotFoundError: If the file does not exist.
+    """
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise DataFormatError(f"{path}: not a JSON file ({error}).") from None
+    if not isinstance(record, dict):
+        raise DataFormatError(f"{path}: expected a JSON object, found {type(record).__name__}.")
+    return record
+
+
+def write_history(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]) -> Path:
+    """Write training history rows to a CSV file, atomically.
+
+    The columns are ``step`` or ``epoch`` first if present, then the others in sorted
+    order; a row that lacks a column leaves its cell empty.
+
+    Args:
+        path: The file, such as ``history.csv`` in a run folder.
+        rows: One mapping per logged step or epoch.
+
+    Returns:
+        The path written.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "history.csv"
+        >>> _ = write_history(path, [{"step": 0, "train_accuracy": 0.1}])
+        >>> print(path.read_text().strip())
+        step,train_accuracy
+        0,0.1
+    """
+    names = sorted({name for row in rows for name in row})
+    first = [name for name in ("step", "epoch") if name in names]
+    columns = first + [name for name in names if name not in first]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({name: _cell(value) for name, value in row.items()})
+    path = Path(path)
+    write_bytes_atomically(path, buffer.getvalue().encode())
+    return path
+
+
+def read_history(path: str | os.PathLike[str]) -> list[dict[str, float]]:
+    """Read the rows of a ``history.csv`` written by :func:`write_history`.
+
+    Args:
+        path: The file.
+
+    Returns:
+        One dictionary per row, numbers as floats (whole numbers as ints); empty
+        cells are left out. An absent file gives an empty list.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "history.csv"
+        >>> read_history(write_history(path, [{"step": 100, "loss": 0.25}]))
+        [{'step': 100, 'loss': 0.25}]
+    """
+    path = Path(path)
+    if not path.is_file():
+        return []
+    rows = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            rows.append({name: _number(value) for name, value in row.items() if value != ""})
+    return rows
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _cell(value: Any) -> Any:
+    value = _plain(value)
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+def _number(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return int(number) if number.is_integer() and "." not in text and "e" not in text else number

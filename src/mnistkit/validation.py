@@ -1,0 +1,242 @@
+"""One vocabulary for checking arguments, in the words Keras uses.
+
+Every check takes the value and the argument's name, returns the value in its canonical
+type, and raises :class:`~mnistkit.InvalidArgumentError` (also a ``ValueError``) whose
+message names the argument, what was expected and what was received::
+
+    Invalid value for argument `keep_prob`. Expected a float in (0, 1]. Received: keep_prob=1.5
+
+The Trainer, the recipes, the models and the command line all check with these
+functions, and plugin authors are welcome to: a factory that validates its own settings
+with them reads like the built-ins. The command line wraps the same functions as
+``argparse`` types, so a value refused in Python is refused with the same words there.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Collection
+from typing import Any, TypeVar
+
+from mnistkit.errors import InvalidArgumentError
+
+__all__ = [
+    "MAX_SEED",
+    "check_bool",
+    "check_non_negative_int",
+    "check_one_of",
+    "check_positive_float",
+    "check_positive_int",
+    "check_probability",
+    "check_seed",
+    "invalid",
+]
+
+#: The largest seed accepted, since NumPy's and TensorFlow's global seeds are 32-bit.
+MAX_SEED = 2**32 - 1
+
+T = TypeVar("T")
+
+
+def invalid(name: str, expected: str, value: Any) -> InvalidArgumentError:
+    """Return the error for an argument outside what is accepted, worded as Keras words it.
+
+    Args:
+        name: The argument's name.
+        expected: What is accepted, as a phrase ("a positive integer").
+        value: What was received.
+
+    Returns:
+        The error, to raise.
+
+    Example:
+        >>> str(invalid("steps", "a positive integer", 0))
+        'Invalid value for argument `steps`. Expected a positive integer. Received: steps=0'
+    """
+    return InvalidArgumentError(
+        f"Invalid value for argument `{name}`. Expected {expected}. Received: {name}={value!r}",
+        argument=name,
+        expected=expected,
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """Return ``value`` as an ``int`` if it is an integer of 1 or more.
+
+    Args:
+        value: The value to check; ``bool`` is refused, NumPy integers are accepted.
+        name: The argument's name, for the message.
+
+    Returns:
+        The value, as a Python ``int``.
+
+    Raises:
+        InvalidArgumentError: If the value is not an integer of 1 or more.
+
+    Example:
+        >>> check_positive_int(3, "steps")
+        3
+    """
+    if not _is_int(value) or value < 1:
+        raise invalid(name, "a positive integer", value)
+    return int(value)
+
+
+def check_non_negative_int(value: Any, name: str) -> int:
+    """Return ``value`` as an ``int`` if it is an integer of 0 or more.
+
+    Args:
+        value: The value to check.
+        name: The argument's name, for the message.
+
+    Returns:
+        The value, as a Python ``int``.
+
+    Raises:
+        InvalidArgumentError: If the value is not an integer of 0 or more.
+
+    Example:
+        >>> check_non_negative_int(0, "shift")
+        0
+    """
+    if not _is_int(value) or value < 0:
+        raise invalid(name, "a non-negative integer", value)
+    return int(value)
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """Return ``value`` as an ``int`` if it is a seed NumPy and TensorFlow accept.
+
+    Args:
+        value: The value to check.
+        name: The argument's name, for the message.
+
+    Returns:
+        The value, as a Python ``int`` from 0 to :data:`MAX_SEED`.
+
+    Raises:
+        InvalidArgumentError: If the value is not an integer in that range.
+
+    Example:
+        >>> check_seed(2**32 - 1)
+        4294967295
+        >>> check_seed(2**32)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        mnistkit.errors.InvalidArgumentError: ... Received: seed=4294967296
+    """
+    if not _is_int(value) or not 0 <= value <= MAX_SEED:
+        raise invalid(name, f"an integer from 0 to {MAX_SEED}", value)
+    return int(value)
+
+
+def check_probability(value: Any, name: str) -> float:
+    """Return ``value`` as a ``float`` if it is a number in (0, 1].
+
+    Args:
+        value: The value to check.
+        name: The argument's name, for the message.
+
+    Returns:
+        The value, as a Python ``float``.
+
+    Raises:
+        InvalidArgumentError: If the value is not a number in (0, 1].
+
+    Example:
+        >>> check_probability(0.5, "keep_prob")
+        0.5
+    """
+    number = _real(value)
+    if number is None or not 0.0 < number <= 1.0:
+        raise invalid(name, "a float in (0, 1]", value)
+    return number
+
+
+def check_positive_float(value: Any, name: str) -> float:
+    """Return ``value`` as a ``float`` if it is a finite number greater than 0.
+
+    Args:
+        value: The value to check.
+        name: The argument's name, for the message.
+
+    Returns:
+        The value, as a Python ``float``.
+
+    Raises:
+        InvalidArgumentError: If the value is not a finite number greater than 0.
+
+    Example:
+        >>> check_positive_float(1e-3, "learning_rate")
+        0.001
+    """
+    number = _real(value)
+    if number is None or not 0.0 < number < math.inf:
+        raise invalid(name, "a positive float", value)
+    return number
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Return ``value`` if it is ``True`` or ``False`` (NumPy booleans included).
+
+    Strings such as ``"no"`` are refused rather than taken as true.
+
+    Args:
+        value: The value to check.
+        name: The argument's name, for the message.
+
+    Returns:
+        The value, as a Python ``bool``.
+
+    Raises:
+        InvalidArgumentError: If the value is not a boolean.
+
+    Example:
+        >>> check_bool("no", "one_hot")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        mnistkit.errors.InvalidArgumentError: ... Expected True or False. Received: one_hot='no'
+    """
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    raise invalid(name, "True or False", value)
+
+
+def check_one_of(value: T, name: str, choices: Collection[T]) -> T:
+    """Return ``value`` if it is one of ``choices``.
+
+    Args:
+        value: The value to check.
+        name: The argument's name, for the message.
+        choices: The accepted values, listed in the message in their own order.
+
+    Returns:
+        The value, unchanged.
+
+    Raises:
+        InvalidArgumentError: If the value is not one of the choices.
+
+    Example:
+        >>> check_one_of("logits", "outputs", ("logits", "probabilities"))
+        'logits'
+    """
+    try:
+        accepted = value in choices
+    except TypeError:  # an unhashable value asked of a set
+        accepted = False
+    if not accepted:
+        listed = ", ".join(repr(choice) for choice in choices)
+        raise invalid(name, f"one of {listed}", value)
+    return value
+
+
+def _real(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
