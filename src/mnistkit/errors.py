@@ -12,6 +12,7 @@ __all__ = [
     "DataFormatError",
     "DataNotFoundError",
     "InvalidArgumentError",
+    "InvalidTypeError",
     "MnistkitError",
     "PluginError",
     "TrainingDivergedError",
@@ -33,6 +34,10 @@ class UnknownNameError(MnistkitError, LookupError):
 
 class InvalidArgumentError(MnistkitError, ValueError):
     """An argument has a value outside what the function accepts."""
+
+
+class InvalidTypeError(MnistkitError, TypeError):
+    """An argument is of a type the function does not accept."""
 
 
 class DataFormatError(MnistkitError, ValueError):
