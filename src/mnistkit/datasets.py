@@ -513,9 +513,9 @@ def load_data(
             absent, while mnistkit downloads nothing.
 
     Returns:
-        ``(x_train, y_train), (x_test, y_test)``: uint8 images shaped (60000, 28, 28)
-        and (10000, 28, 28), and uint8 labels shaped (60000,) and (10000,). Each call
-        returns new arrays, so changing them changes nothing else.
+        The pairs ``(x_train, y_train), (x_test, y_test)`` of uint8 images shaped
+        (60000, 28, 28) and (10000, 28, 28) and uint8 labels shaped (60000,) and
+        (10000,). Each call returns new arrays, so changing them changes nothing else.
 
     Raises:
         DataNotFoundError: If ``path`` does not exist.

@@ -15,19 +15,19 @@ TensorFlow 1 tutorials keeps working with one changed import::
 
 Nothing is downloaded. The IDX files in ``train_dir`` are read, whatever MNIST-format
 data they hold; without them the MNIST copy embedded in mnistkit stands in, and a
-line logged on the ``mnistkit.compat.input_data`` logger says so. The guide lists what
-differs from TensorFlow 1 on purpose, and why.
+line logged on the ``mnistkit.compat.input_data`` logger says so. The guide,
+:ref:`read-data-sets`, lists what differs from TensorFlow 1 on purpose, and why.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
-import numpy.typing as npt
 
 from mnistkit.datasets import IDX_FILES, has_idx_files, load_data, read_idx_folder
 from mnistkit.errors import (
@@ -49,7 +49,7 @@ __all__ = [
     "read_data_sets",
 ]
 
-#: Where TensorFlow 1 downloaded MNIST from: Google's mirror of the files of
+#: TensorFlow 1's address for the MNIST files, Google's mirror of
 #: ``http://yann.lecun.com/exdb/mnist/``.
 DEFAULT_SOURCE_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 
@@ -129,8 +129,8 @@ class DataSet:
 
     def __init__(
         self,
-        images: npt.ArrayLike,
-        labels: npt.ArrayLike,
+        images: np.ndarray | Sequence[Any],
+        labels: np.ndarray | Sequence[Any],
         fake_data: bool = False,
         one_hot: bool = False,
         dtype: Any = np.float32,
@@ -420,7 +420,7 @@ def extract_labels(f: BinaryIO, one_hot: bool = False, num_classes: int = 10) ->
     return dense_to_one_hot(labels, num_classes) if one_hot else labels
 
 
-def dense_to_one_hot(labels_dense: npt.ArrayLike, num_classes: int) -> np.ndarray:
+def dense_to_one_hot(labels_dense: np.ndarray | Sequence[int], num_classes: int) -> np.ndarray:
     """Convert class labels to one-hot rows of float64, as TensorFlow 1 did.
 
     Args:
