@@ -95,6 +95,9 @@ class DataSet:
     reads are there too: ``_images``, ``_labels``, ``_num_examples``,
     ``_epochs_completed``, ``_index_in_epoch`` and, here for every data set, ``one_hot``.
 
+    Attributes:
+        one_hot (bool): Whether fake batches have one-hot labels; set from ``one_hot``.
+
     Args:
         images: Images shaped (N, rows, columns, 1), as :func:`extract_images` returns
             them, or (N, rows, columns). Ignored with ``fake_data``.
