@@ -1,4 +1,4 @@
-"""The embedded MNIST, its loaders and splits, the dataset registry and the TF1 drop-in."""
+"""The embedded MNIST, its loaders and splits, and the dataset registry."""
 
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ from mnistkit import (
     register_dataset,
 )
 from mnistkit import datasets as datasets_module
-from mnistkit.compat.input_data import read_data_sets
 from mnistkit.datasets import IDX_FILES, has_idx_files, read_idx_folder, read_npz
 from mnistkit.idx import write_idx
 
@@ -523,62 +522,6 @@ def test_unregistered_loader_is_gone(small_arrays: Arrays) -> None:
     assert "fleeting" not in list_datasets()
     with pytest.raises(UnknownNameError):
         load_dataset("fleeting")
-
-
-# The TensorFlow 1 drop-in -----------------------------------------------------------------
-
-
-def test_read_data_sets_reads_a_folder_holding_the_idx_files(
-    tmp_path: Path, small_arrays: Arrays
-) -> None:
-    folder = _write_idx_folder(tmp_path / "MNIST_data", small_arrays, gz=(True,) * 4)
-
-    data = read_data_sets(str(folder) + "/", validation_size=10)
-
-    assert data.source == f"IDX folder {folder}"
-    assert data.train.images.shape == (90, 784)
-    assert data.test.labels.tolist() == small_arrays[3].tolist()
-
-
-def test_read_data_sets_without_files_serves_the_embedded_copy_and_creates_nothing(
-    tmp_path: Path,
-) -> None:
-    data = read_data_sets(str(tmp_path / "MNIST_data"), one_hot=True)
-    batch_xs, batch_ys = data.train.next_batch(100)
-
-    assert data.source == "embedded MNIST"
-    assert list(tmp_path.iterdir()) == []
-    assert (batch_xs.shape, batch_xs.dtype) == ((100, 784), np.float32)
-    assert batch_ys.shape == (100, 10)
-    np.testing.assert_array_equal(batch_ys.sum(axis=1), 1.0)
-    assert data.test.images.shape == (10000, 784)
-
-
-def test_read_data_sets_with_an_empty_folder_serves_the_embedded_copy(tmp_path: Path) -> None:
-    data = read_data_sets(tmp_path, reshape=False, validation_size=0)
-    assert data.source == "embedded MNIST"
-    assert data.train.num_examples == 60000
-    assert data.test.images.shape == (10000, 28, 28, 1)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_read_data_sets_with_some_of_the_files_names_the_missing_one(
-    tmp_path: Path, small_arrays: Arrays
-) -> None:
-    folder = _write_idx_folder(tmp_path / "MNIST_data", small_arrays, gz=(True,) * 4)
-    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
-    with pytest.raises(DataNotFoundError, match="t10k-labels-idx1-ubyte"):
-        read_data_sets(folder)
-
-
-@pytest.mark.parametrize(
-    ("option", "value"), [("fake_data", True), ("dtype", np.uint8), ("dtype", "float64")]
-)
-def test_read_data_sets_rejects_what_it_cannot_serve(
-    tmp_path: Path, option: str, value: object
-) -> None:
-    with pytest.raises(InvalidArgumentError, match=f"Invalid value for argument `{option}`"):
-        read_data_sets(tmp_path, **{option: value})  # type: ignore[arg-type]
 
 
 # Packaging --------------------------------------------------------------------------------

@@ -52,6 +52,25 @@ def test_round_trip_keeps_any_shape(tmp_path: Path, shape: tuple[int, ...]) -> N
     np.testing.assert_array_equal(result, array)
 
 
+@pytest.mark.parametrize("compress", [True, False], ids=["gz", "plain"])
+def test_read_idx_reads_an_open_file_object(tmp_path: Path, compress: bool) -> None:
+    array = np.arange(12, dtype=np.int16).reshape(3, 4)
+    path = tmp_path / "array"
+    write_idx(path, array, compress=compress)
+
+    with path.open("rb") as handle:
+        result = read_idx(handle)
+
+    np.testing.assert_array_equal(result, array)
+
+
+def test_malformed_file_object_raises_data_format_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "labels-idx1-ubyte"
+    path.write_bytes(b"\x00\x00\x08")
+    with path.open("rb") as handle, pytest.raises(DataFormatError, match="labels-idx1-ubyte"):
+        read_idx(handle)
+
+
 def test_write_idx_stores_big_endian_values_after_the_magic_and_sizes(tmp_path: Path) -> None:
     write_idx(tmp_path / "a", np.array([258, -2], dtype=np.int16))
     assert (tmp_path / "a").read_bytes() == b"\x00\x00\x0b\x01" + b"\x00\x00\x00\x02" + (

@@ -36,6 +36,7 @@ __all__ = [
     "describe_datasets",
     "has_idx_files",
     "list_datasets",
+    "load_data",
     "load_dataset",
     "mnist",
     "read_idx_folder",
@@ -506,6 +507,55 @@ def mnist(
 _Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
+def load_data(
+    path: str | os.PathLike[str] | None = None,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Return MNIST as ``keras.datasets.mnist.load_data()`` does, from the embedded copy.
+
+    Code written against Keras keeps working with one changed import::
+
+        # from keras.datasets import mnist
+        from mnistkit import datasets as mnist
+
+        (x_train, y_train), (x_test, y_test) = mnist.load_data()
+
+    The arrays are those Keras returns, with the same types and shapes: all 60,000
+    training images (no validation split), raw pixels, integer labels.
+
+    Args:
+        path: Read this Keras-layout ``mnist.npz`` instead of the embedded copy. The
+            path is taken as given (absolute, or relative to the working folder);
+            Keras looks for it under ``~/.keras/datasets/`` and downloads it if
+            absent, while mnistkit downloads nothing.
+
+    Returns:
+        The pairs ``(x_train, y_train), (x_test, y_test)`` of uint8 images shaped
+        (60000, 28, 28) and (10000, 28, 28) and uint8 labels shaped (60000,) and
+        (10000,). Each call returns new arrays, so changing them changes nothing else.
+
+    Raises:
+        DataNotFoundError: If ``path`` does not exist.
+        DataFormatError: If ``path`` is not a readable Keras-layout MNIST npz.
+
+    Example:
+        >>> (x_train, y_train), (x_test, y_test) = load_data()
+        >>> x_train.shape, x_train.dtype, y_train.shape, y_train.dtype
+        ((60000, 28, 28), dtype('uint8'), (60000,), dtype('uint8'))
+        >>> x_test.shape, y_test[:10].tolist()
+        ((10000, 28, 28), [7, 2, 1, 0, 4, 1, 4, 9, 5, 9])
+    """
+    if path is None:
+        (x_train, y_train, x_test, y_test), _ = _read_arrays(None)
+    elif not Path(path).exists():
+        raise DataNotFoundError(
+            f"{path}: no such file. Leave out `path` for the MNIST embedded in mnistkit "
+            "(nothing is downloaded)."
+        )
+    else:
+        x_train, y_train, x_test, y_test = read_npz(path)
+    return (x_train, y_train), (x_test, y_test)
+
+
 def _read_arrays(source: str | os.PathLike[str] | None) -> tuple[_Arrays, str]:
     if source is None:
         embedded = importlib.resources.files("mnistkit") / "data" / "mnist.npz"
@@ -574,22 +624,22 @@ def read_idx_folder(folder: str | os.PathLike[str]) -> _Arrays:
         The arrays ``x_train``, ``y_train``, ``x_test``, ``y_test``, checked.
 
     Raises:
-        DataNotFoundError: If the folder or one of the files is missing.
+        DataNotFoundError: If the folder is missing, or any of the files; the message
+            names each missing file.
         DataFormatError: If a file is malformed or holds arrays of the wrong form.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataNotFoundError(f"{folder}: no such folder.")
-    arrays = []
-    for name in IDX_FILES.values():
-        found = _idx_file(folder, name)
-        if found is None:
-            raise DataNotFoundError(
-                f"{folder}: missing {name} (or {name.removesuffix('.gz')}); an MNIST IDX "
-                f"folder holds {', '.join(IDX_FILES.values())}."
-            )
-        arrays.append(read_idx(found))
-    return _checked(tuple(arrays), str(folder))
+    found = {name: _idx_file(folder, name) for name in IDX_FILES.values()}
+    missing = [name for name, path in found.items() if path is None]
+    if missing:
+        raise DataNotFoundError(
+            f"{folder}: missing {', '.join(missing)} (each may also lack the .gz); an MNIST "
+            f"IDX folder holds {', '.join(IDX_FILES.values())}."
+        )
+    arrays = tuple(read_idx(path) for path in found.values() if path is not None)
+    return _checked(arrays, str(folder))
 
 
 def has_idx_files(folder: str | os.PathLike[str], *, every: bool = True) -> bool:

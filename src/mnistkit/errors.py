@@ -12,6 +12,7 @@ __all__ = [
     "DataFormatError",
     "DataNotFoundError",
     "InvalidArgumentError",
+    "InvalidTypeError",
     "MnistkitError",
     "PluginError",
     "TrainingDivergedError",
@@ -49,6 +50,10 @@ class InvalidArgumentError(MnistkitError, ValueError):
         self.argument = argument
         #: What it accepts, as a phrase, or ``None``.
         self.expected = expected
+
+
+class InvalidTypeError(MnistkitError, TypeError):
+    """An argument is of a type the function does not accept."""
 
 
 class DataFormatError(MnistkitError, ValueError):

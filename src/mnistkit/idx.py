@@ -14,6 +14,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -34,11 +35,12 @@ _CODES = {dtype.newbyteorder("="): code for code, dtype in _TYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+def read_idx(path: str | os.PathLike[str] | BinaryIO) -> np.ndarray:
     """Read an IDX file, gzip-compressed or not, into a NumPy array.
 
     Args:
-        path: The file to read.
+        path: The file to read: its path, or a binary file object open for reading,
+            which is read to its end (and not closed).
 
     Returns:
         An array in native byte order with the file's shape and element type.
@@ -56,8 +58,12 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         >>> read_idx(path)
         array([5, 0, 4], dtype=uint8)
     """
-    path = Path(path)
-    raw = _read_bytes(path)
+    if isinstance(path, (str, os.PathLike)):
+        path = Path(path)
+        raw = _decompressed(_read_bytes(path), path)
+    else:
+        stream, path = path, Path(str(getattr(path, "name", "<file object>")))
+        raw = _decompressed(stream.read(), path)
     if len(raw) < 4:
         raise DataFormatError(f"{path}: not an IDX file: {len(raw)} bytes, shorter than a header.")
     zero, code, ndim = struct.unpack(">HBB", raw[:4])
@@ -147,6 +153,10 @@ def _read_bytes(path: Path) -> bytes:
         raise DataFormatError(f"{path}: is a folder, not an IDX file.") from None
     except OSError as error:
         raise DataFormatError(f"{path}: cannot be read: {error.strerror or error}.") from None
+    return raw
+
+
+def _decompressed(raw: bytes, path: Path) -> bytes:
     if not raw.startswith(_GZIP_MAGIC):
         return raw
     try:
