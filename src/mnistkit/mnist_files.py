@@ -1,0 +1,206 @@
+"""Reading MNIST's arrays from files: the embedded copy, a Keras ``mnist.npz``, IDX files.
+
+Every reader checks what it read (types, shapes, counts, label range) and names the file
+and the problem when something is wrong. :mod:`mnistkit.datasets` offers these functions
+too, and its ``mnist`` loader is built on them.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import zipfile
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mnistkit.errors import DataFormatError, DataNotFoundError
+from mnistkit.idx import read_idx
+
+__all__ = [
+    "IDX_FILES",
+    "NUM_CLASSES",
+    "check_images",
+    "check_labels",
+    "check_mnist_arrays",
+    "has_idx_files",
+    "read_idx_folder",
+    "read_mnist",
+    "read_npz",
+]
+
+#: How many classes MNIST has.
+NUM_CLASSES = 10
+
+#: The four IDX files of MNIST, as the TensorFlow 1 tutorial's ``MNIST_data/`` holds
+#: them (each may also be stored without the ``.gz``).
+IDX_FILES = {
+    "x_train": "train-images-idx3-ubyte.gz",
+    "y_train": "train-labels-idx1-ubyte.gz",
+    "x_test": "t10k-images-idx3-ubyte.gz",
+    "y_test": "t10k-labels-idx1-ubyte.gz",
+}
+
+#: The four arrays of MNIST: ``x_train``, ``y_train``, ``x_test``, ``y_test``.
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def read_mnist(source: str | os.PathLike[str] | None = None) -> tuple[Arrays, str]:
+    """Read MNIST's four arrays from the embedded copy, an ``mnist.npz`` or an IDX folder.
+
+    Args:
+        source: ``None`` for the copy embedded in mnistkit, a Keras-layout
+            ``mnist.npz``, or a folder of the four IDX files.
+
+    Returns:
+        The arrays, checked, and where they were read from, in words.
+
+    Raises:
+        DataNotFoundError: If ``source`` does not exist or lacks a file.
+        DataFormatError: If a file is malformed or holds arrays of the wrong form.
+    """
+    if source is None:
+        embedded = importlib.resources.files("mnistkit") / "data" / "mnist.npz"
+        with importlib.resources.as_file(embedded) as path:
+            return read_npz(path), "embedded MNIST"
+    path = Path(source)
+    if path.is_dir():
+        return read_idx_folder(path), f"IDX folder {path}"
+    if not path.exists():
+        raise DataNotFoundError(
+            f"{path}: no such file or folder. Expected a Keras-layout mnist.npz or a folder "
+            "of the four MNIST IDX files."
+        )
+    return read_npz(path), str(path)
+
+
+def read_npz(path: str | os.PathLike[str]) -> Arrays:
+    """Read a Keras-layout ``mnist.npz``: ``x_train``, ``y_train``, ``x_test``, ``y_test``.
+
+    Args:
+        path: The file.
+
+    Returns:
+        The four arrays, checked for shape, type and label range.
+
+    Raises:
+        DataNotFoundError: If the file does not exist.
+        DataFormatError: If it is not a readable npz, lacks a key, or holds arrays of
+            the wrong shape or type.
+    """
+    path = Path(path)
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            raise DataFormatError(
+                f"{path}: a single .npy array, not an npz archive; a Keras-layout mnist.npz "
+                f"holds {', '.join(IDX_FILES)}."
+            )
+        with loaded as archive:
+            missing = [key for key in IDX_FILES if key not in archive.files]
+            if missing:
+                raise DataFormatError(
+                    f"{path}: missing array(s) {', '.join(missing)}; a Keras-layout mnist.npz "
+                    f"holds {', '.join(IDX_FILES)}."
+                )
+            arrays = tuple(archive[key] for key in IDX_FILES)
+    except FileNotFoundError:
+        raise DataNotFoundError(f"{path}: no such file.") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        if isinstance(error, DataFormatError):
+            raise
+        raise DataFormatError(f"{path}: not a readable npz file ({error}).") from None
+    return check_mnist_arrays(arrays, str(path))
+
+
+def read_idx_folder(folder: str | os.PathLike[str]) -> Arrays:
+    """Read the four MNIST IDX files from a folder, such as the tutorial's ``MNIST_data/``.
+
+    Each file may be gzipped (``train-images-idx3-ubyte.gz``) or not
+    (``train-images-idx3-ubyte``).
+
+    Args:
+        folder: The folder.
+
+    Returns:
+        The arrays ``x_train``, ``y_train``, ``x_test``, ``y_test``, checked.
+
+    Raises:
+        DataNotFoundError: If the folder is missing, or any of the files; the message
+            names each missing file.
+        DataFormatError: If a file is malformed or holds arrays of the wrong form.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataNotFoundError(f"{folder}: no such folder.")
+    found = {name: _idx_file(folder, name) for name in IDX_FILES.values()}
+    missing = [name for name, path in found.items() if path is None]
+    if missing:
+        raise DataNotFoundError(
+            f"{folder}: missing {', '.join(missing)} (each may also lack the .gz); an MNIST "
+            f"IDX folder holds {', '.join(IDX_FILES.values())}."
+        )
+    arrays = tuple(read_idx(path) for path in found.values() if path is not None)
+    return check_mnist_arrays(arrays, str(folder))
+
+
+def has_idx_files(folder: str | os.PathLike[str], *, every: bool = True) -> bool:
+    """Return whether ``folder`` holds the MNIST IDX files, gzipped or not.
+
+    Args:
+        folder: The folder to look in.
+        every: Ask for all four files; ``False`` asks whether any of them is there.
+
+    Returns:
+        ``True`` if each (or, with ``every=False``, any) of :data:`IDX_FILES` is
+        there, with or without ``.gz``.
+    """
+    found = [_idx_file(Path(folder), name) is not None for name in IDX_FILES.values()]
+    return all(found) if every else any(found)
+
+
+def _idx_file(folder: Path, name: str) -> Path | None:
+    candidates = (folder / name, folder / name.removesuffix(".gz"))
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def check_mnist_arrays(arrays: Sequence[np.ndarray], source: str) -> Arrays:
+    """Return the four arrays if they have MNIST's types and shapes, else raise.
+
+    Raises:
+        DataFormatError: Naming ``source`` and what is wrong.
+    """
+    x_train, y_train, x_test, y_test = arrays
+    check_images(x_train, "x_train", source)
+    check_images(x_test, "x_test", source)
+    check_labels(y_train, len(x_train), "y_train", source)
+    check_labels(y_test, len(x_test), "y_test", source)
+    return x_train, y_train, x_test, y_test
+
+
+def check_images(images: np.ndarray, name: str, source: str) -> None:
+    """Raise unless ``images`` are uint8 images shaped (N, 28, 28)."""
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise DataFormatError(
+            f"{source}: {name} must be uint8 images shaped (N, 28, 28); "
+            f"found {images.dtype} shaped {images.shape}."
+        )
+
+
+def check_labels(labels: np.ndarray, count: int, name: str, source: str) -> None:
+    """Raise unless ``labels`` are ``count`` integers from 0 to 9."""
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DataFormatError(
+            f"{source}: {name} must be integer labels shaped (N,); "
+            f"found {labels.dtype} shaped {labels.shape}."
+        )
+    if len(labels) != count:
+        raise DataFormatError(
+            f"{source}: {count} images but {len(labels)} labels in {name}; they must match."
+        )
+    if len(labels) and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+        raise DataFormatError(
+            f"{source}: {name} holds labels outside 0..9 (from {labels.min()} to {labels.max()})."
+        )
