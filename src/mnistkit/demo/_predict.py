@@ -24,12 +24,12 @@ def predict_drawing(model: keras.Model, pixels: np.ndarray, *, samples: int = 30
             dropout, gives none.
 
     Returns:
-        A JSON-ready dictionary: ``digit`` (the most probable class), ``probabilities``
-        (ten floats, dropout off), ``image`` (the 784 pixels, 0 to 255, of the prepared
-        28x28 image the model saw) and ``uncertainty``: ``None``, or ``samples``, the
-        ``mean`` and ``std`` of each class's probability over the dropout passes,
-        ``agreement`` (the share of passes whose top class is ``digit``) and
-        ``entropy_bits`` (the entropy of the mean probabilities).
+        A JSON-ready dictionary with ``digit`` (the most probable class),
+        ``probabilities`` (ten floats, dropout off), ``image`` (the 784 pixels, 0 to
+        255, of the prepared 28x28 image the model saw) and ``uncertainty``. That is
+        ``None``, or holds ``samples``, the ``mean`` and ``std`` of each class's
+        probability over the dropout passes, ``agreement`` (the share of passes whose
+        top class is ``digit``) and ``entropy_bits`` (the entropy of the mean).
 
     Raises:
         DataFormatError: If the drawing is blank.

@@ -47,8 +47,8 @@ _MAX_BODY = 4 * MAX_SIDE * MAX_SIDE
 class DemoServer(ThreadingHTTPServer):
     """The draw-a-digit web server, listening as soon as it is made.
 
-    Call :meth:`serve_forever` (in a thread, or use :func:`~mnistkit.demo.serve_demo`),
-    then :meth:`shutdown` and :meth:`server_close`; or use it in a ``with`` block.
+    Call ``serve_forever()`` (in a thread, or use :func:`~mnistkit.demo.serve_demo`),
+    then ``shutdown()`` and ``server_close()``; or use it in a ``with`` block.
 
     Args:
         model: A ``keras.Model`` from images (N, 28, 28, 1) to 10 logits.
@@ -62,8 +62,22 @@ class DemoServer(ThreadingHTTPServer):
 
     Attributes:
         url: The page's address, such as ``http://127.0.0.1:8000/``.
+        loopback: Whether it listens on a loopback address, which only this computer
+            reaches; requests naming another host are then refused.
         model: The model.
         samples: The number of dropout passes.
+
+    Example:
+        >>> import json, threading, urllib.request
+        >>> from mnistkit import build
+        >>> with DemoServer(build("softmax"), port=0) as server:
+        ...     thread = threading.Thread(target=server.serve_forever)
+        ...     thread.start()
+        ...     info = json.load(urllib.request.urlopen(server.url + "info"))
+        ...     server.shutdown()
+        ...     thread.join()
+        >>> info["model"], info["dropout"], server.url.startswith("http://127.0.0.1:")
+        ('softmax', False, True)
     """
 
     daemon_threads = True

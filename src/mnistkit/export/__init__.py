@@ -69,6 +69,14 @@ class ExportReport:
         keras_accuracy: The Keras model's accuracy on the same images, or ``None``.
         max_difference: The largest difference between the export's probabilities and
             the Keras model's, or ``None``.
+
+    Example:
+        >>> from pathlib import Path
+        >>> report = ExportReport("onnx", None, Path("digits.onnx"), 31_400)
+        >>> print(report.summary())
+        Wrote digits.onnx (onnx, 0.0 MB).
+        Input 'image': float32 (N, 28, 28, 1), values in [0, 1].
+        Output 'probabilities': float32 (N, 10).
     """
 
     format: str
@@ -150,7 +158,7 @@ def export_model(
             ``None`` takes the 10,000 MNIST test images.
 
     Returns:
-        An :class:`ExportReport`: the path, size, input contract and check results.
+        An :class:`ExportReport` with the path, size, input contract and check results.
 
     Raises:
         InvalidArgumentError: If a setting is out of range, or the model does not map
