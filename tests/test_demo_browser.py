@@ -109,23 +109,27 @@ def page(demo: DemoServer, tmp_path: Path) -> Iterator[Any]:
 
 
 def _draw(page: Any, strokes: list[Stroke]) -> dict[str, Any]:
-    """Draw ``strokes`` with the mouse and return the answer to the last one."""
+    """Draw ``strokes`` with the mouse and return the answer to the last one.
+
+    Each stroke's answer is awaited before the next stroke, so that a slow answer to an
+    earlier stroke is never taken for the last one's.
+    """
     box = page.locator("#pad").bounding_box()
-    for index, stroke in enumerate(strokes):
+    answers = []
+    for stroke in strokes:
         points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
         page.mouse.move(*points[0])
         page.mouse.down()
         for point in points[1:]:
             page.mouse.move(*point, steps=4)
-        if index < len(strokes) - 1:
-            page.mouse.up()
-            continue
         with page.expect_response("**/predict") as answer:
             page.mouse.up()
-    page.wait_for_selector("body[data-state='done']")
-    return answer.value.json()  # type: ignore[no-any-return]
+        answers.append(answer.value.json())
+        page.wait_for_selector("body[data-state='done']")
+    return answers[-1]  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow
 def test_drawn_digits_are_read_in_the_browser(demo: DemoServer, page: Any, tmp_path: Path) -> None:
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
@@ -161,6 +165,7 @@ def test_drawn_digits_are_read_in_the_browser(demo: DemoServer, page: Any, tmp_p
     assert all(url.startswith(demo.url) or url.startswith("data:") for url in requested), requested
 
 
+@pytest.mark.slow
 def test_blank_canvas_is_answered_with_a_message(demo: DemoServer, page: Any) -> None:
     page.goto(demo.url)
     page.wait_for_selector("body[data-state='ready']")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -100,11 +101,12 @@ def test_saved_model_is_laid_out_for_tf_serving(trained_softmax: Any, tmp_path: 
     assert load_export(tmp_path / "mnist").path == second.path  # the newest version
 
 
-def test_saved_model_stores_each_weight_once(trained_deep_cnn: Any, tmp_path: Path) -> None:
-    report = export_model(trained_deep_cnn, tmp_path / "cnn", verify=False)
+def test_saved_model_stores_each_weight_once(tmp_path: Path) -> None:
+    model = build("deep_cnn", seed=0)
+    report = export_model(model, tmp_path / "cnn", verify=False)
 
     weights = sum(p.stat().st_size for p in (report.path / "variables").iterdir())
-    assert weights < 1.05 * 4 * trained_deep_cnn.count_params()
+    assert weights < 1.05 * 4 * model.count_params()
 
 
 def test_existing_version_is_refused(trained_softmax: Any, tmp_path: Path) -> None:
@@ -283,6 +285,17 @@ def test_interrupted_export_leaves_nothing(
 
     assert list(tmp_path.rglob("*")) in ([], [tmp_path / "out"])
     assert not (tmp_path / "out" / name).exists()
+
+
+def test_exported_model_refuses_images_of_another_shape(
+    trained_softmax: Any, tmp_path: Path
+) -> None:
+    report = export_model(trained_softmax, tmp_path / "mnist", verify=False)
+    exported = load_export(report.path)
+
+    with pytest.raises(InvalidArgumentError, match=r"argument `images`.*images\.shape=\(2, 784\)"):
+        exported(np.zeros((2, 784), np.float32))
+    assert json.loads(json.dumps(report.as_dict()))["path"] == str(report.path)
 
 
 def test_load_export_of_nothing_says_what_it_wanted(tmp_path: Path) -> None:

@@ -27,8 +27,8 @@ import numpy as np
 
 from mnistkit._extras import require
 from mnistkit._files import atomic_folder, atomic_path
-from mnistkit.errors import ExportError, InvalidArgumentError, MnistkitError
-from mnistkit.export import _writers
+from mnistkit.errors import ExportError, MnistkitError
+from mnistkit.export import _checks, _writers
 from mnistkit.export._runtimes import ExportedModel, load_export
 
 if TYPE_CHECKING:
@@ -39,14 +39,13 @@ if TYPE_CHECKING:
 __all__ = ["FORMATS", "ExportReport", "ExportedModel", "export_model", "load_export"]
 
 #: The formats :func:`export_model` writes.
-FORMATS = ("saved_model", "tflite", "onnx")
+FORMATS = _checks.FORMATS
 #: The largest difference from the Keras model's probabilities a float export may show.
 FLOAT_TOLERANCE = 1e-4
 #: The most accuracy (a fraction) an int8 export may lose against the Keras model.
 INT8_ACCURACY_LOSS = 0.003
 #: How many training images calibrate an int8 export unless told otherwise.
 CALIBRATION_IMAGES = 500
-_SUFFIXES = {"tflite": ".tflite", "onnx": ".onnx"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +89,18 @@ class ExportReport:
     accuracy: float | None = None
     keras_accuracy: float | None = None
     max_difference: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-ready values, the path as a string.
+
+        Example:
+            >>> report = ExportReport("onnx", None, Path("digits.onnx"), 31_400)
+            >>> report.as_dict()["path"], report.as_dict()["size_bytes"]
+            ('digits.onnx', 31400)
+        """
+        values = dataclasses.asdict(self)
+        values["path"] = str(self.path)
+        return values
 
     def summary(self) -> str:
         """Return a few lines for people: what was written, its contract, the check."""
@@ -177,18 +188,20 @@ def export_model(
         >>> sorted(child.name for child in report.path.iterdir())
         ['assets', 'fingerprint.pb', 'saved_model.pb', 'variables']
     """
-    keras_model = _resolve_model(model)
-    _check_choices(format, quantize, calibration, version)
-    destination = _check_path(Path(path), format)
+    keras_model = _checks.resolve_model(model)
+    _checks.check_choices(format, quantize, calibration, version)
+    destination = _checks.check_path(Path(path), format)
     if format == "tflite" and quantize == "int8":
-        calibration = _check_images(calibration) if calibration is not None else _mnist_train()
+        calibration = (
+            _checks.check_images(calibration) if calibration is not None else _mnist_train()
+        )
     if verify or quantize:
         _require_runtime(format)
-    test_arrays = _test_arrays(test_data) if verify else None
+    test_arrays = _checks.test_arrays(test_data) if verify else None
     probabilities = _writers.probability_model(keras_model)
     with _converting(format, quantize, keras_model.name):
         if format == "saved_model":
-            final = _version_folder(destination, version)
+            final = _checks.version_folder(destination, version)
             with _created_parent(destination), atomic_folder(final) as staging:
                 _writers.write_saved_model(probabilities, staging)
                 return _finish(final, staging, format, quantize, probabilities, test_arrays)
@@ -253,92 +266,6 @@ def _signed(number: int) -> str:
     return f"+ {number}" if number >= 0 else f"- {-number}"
 
 
-def _resolve_model(model: Any) -> keras.Model:
-    if isinstance(model, (str, os.PathLike)):
-        from mnistkit.saving import load_model
-
-        return load_model(model, compile=False)
-    import keras
-
-    if not isinstance(model, keras.Model):
-        raise InvalidArgumentError(
-            "Invalid value for argument `model`. Expected a keras.Model or the path of a "
-            f".keras file. Received: model of type {type(model).__name__}"
-        )
-    input_shape = tuple(model.input_shape) if not isinstance(model.input_shape, list) else None
-    if input_shape != (None, 28, 28, 1) or tuple(model.output_shape) != (None, 10):
-        raise InvalidArgumentError(
-            "Invalid value for argument `model`. Expected a model from images shaped "
-            f"(None, 28, 28, 1) to 10 outputs. Received: input_shape={model.input_shape}, "
-            f"output_shape={model.output_shape}"
-        )
-    return model
-
-
-def _check_choices(
-    format: str, quantize: str | None, calibration: Any, version: int | None
-) -> None:
-    if format not in FORMATS:
-        raise InvalidArgumentError(
-            f"Invalid value for argument `format`. Expected one of {', '.join(FORMATS)}. "
-            f"Received: format={format!r}"
-        )
-    if quantize not in (None, "int8") or (quantize and format != "tflite"):
-        raise InvalidArgumentError(
-            "Invalid value for argument `quantize`. Expected None, or 'int8' with "
-            f"format='tflite'. Received: quantize={quantize!r} with format={format!r}"
-        )
-    if calibration is not None and quantize is None:
-        raise InvalidArgumentError(
-            "Invalid value for argument `calibration`. Expected None unless quantize='int8'. "
-            "Received: calibration images with quantize=None"
-        )
-    if version is not None and (
-        format != "saved_model"
-        or isinstance(version, bool)
-        or not isinstance(version, int)
-        or version < 1
-    ):
-        raise InvalidArgumentError(
-            "Invalid value for argument `version`. Expected a positive integer with "
-            f"format='saved_model', or None. Received: version={version!r} with format={format!r}"
-        )
-
-
-def _check_path(path: Path, format: str) -> Path:
-    suffix = _SUFFIXES.get(format)
-    if suffix is not None and path.suffix != suffix:
-        raise InvalidArgumentError(
-            f"Invalid value for argument `path`. Expected a file name ending in `{suffix}` "
-            f"for format={format!r}. Received: path={str(path)!r}"
-        )
-    if suffix is None and path.is_file():
-        raise InvalidArgumentError(
-            "Invalid value for argument `path`. Expected a folder for the SavedModel's "
-            f"versions. Received: path={str(path)!r}, which is a file"
-        )
-    return path
-
-
-def _check_images(images: Any) -> np.ndarray:
-    array = np.asarray(images)
-    if (
-        array.ndim != 4
-        or array.shape[1:] != (28, 28, 1)
-        or len(array) == 0
-        or not np.issubdtype(array.dtype, np.floating)
-        or not np.isfinite(array).all()
-        or array.min() < 0.0
-        or array.max() > 1.0
-    ):
-        raise InvalidArgumentError(
-            "Invalid value for argument `calibration`. Expected float images shaped "
-            f"(N, 28, 28, 1) with values in [0, 1]. Received: calibration.shape={array.shape}, "
-            f"dtype={array.dtype}"
-        )
-    return array.astype(np.float32)
-
-
 def _require_runtime(format: str) -> None:
     if format == "onnx":
         require("onnxruntime", extra="onnx", purpose="Checking an ONNX export")
@@ -374,24 +301,6 @@ def _created_parent(folder: Path) -> Iterator[None]:
         raise
 
 
-def _version_folder(folder: Path, version: int | None) -> Path:
-    """Return ``folder/version``, or the next free version folder for ``None``."""
-    if version is None:
-        taken = (
-            [int(child.name) for child in folder.iterdir() if child.name.isdigit()]
-            if (folder.is_dir())
-            else []
-        )
-        version = max(taken, default=0) + 1
-    final = folder / str(version)
-    if final.exists():
-        raise InvalidArgumentError(
-            "Invalid value for argument `version`. Expected a version not yet exported to "
-            f"{str(folder)!r}. Received: version={version} (the folder {str(final)!r} exists)"
-        )
-    return final
-
-
 def _size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
@@ -403,33 +312,6 @@ def _mnist_train() -> np.ndarray:
 
     images: np.ndarray = load_dataset("mnist").train.images[:CALIBRATION_IMAGES]
     return images
-
-
-def _test_arrays(test_data: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``test_data`` as float images (N, 28, 28, 1) and integer labels (N,)."""
-    if test_data is None:
-        from mnistkit.datasets import load_dataset
-
-        test_data = load_dataset("mnist").test
-    if hasattr(test_data, "images") and hasattr(test_data, "labels"):
-        images, labels = np.asarray(test_data.images), np.asarray(test_data.labels)
-    elif isinstance(test_data, (tuple, list)) and len(test_data) == 2:
-        images, labels = np.asarray(test_data[0]), np.asarray(test_data[1])
-    else:
-        images, labels = np.zeros((0,)), np.zeros((1,))
-    if labels.ndim == 2:
-        labels = labels.argmax(axis=1)
-    if (
-        images.shape[1:] not in ((28, 28, 1), (784,))
-        or len(images) == 0
-        or labels.shape != (len(images),)
-    ):
-        raise InvalidArgumentError(
-            "Invalid value for argument `test_data`. Expected a Split or an (images, labels) "
-            "pair: images (N, 28, 28, 1) or (N, 784), labels (N,) or one-hot (N, 10). "
-            f"Received: test_data of type {type(test_data).__name__}"
-        )
-    return images.astype(np.float32).reshape(-1, 28, 28, 1), labels
 
 
 def _keras_probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:
