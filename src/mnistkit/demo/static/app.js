@@ -71,7 +71,7 @@ function grayPixels() {
 
 async function predict() {
   if (!inked) return;
-  const ticket = ++pending;
+  const asked = ++pending;
   document.body.dataset.state = "waiting";
   const response = await fetch("/predict", {
     method: "POST",
@@ -79,7 +79,7 @@ async function predict() {
     body: JSON.stringify({ width: pad.width, height: pad.height, pixels: grayPixels() }),
   });
   const answer = await response.json();
-  if (ticket !== pending) return; // a later stroke's answer is on its way
+  if (asked !== pending) return; // a later stroke's answer is on its way
   if (!response.ok) {
     document.getElementById("digit").textContent = "?";
     document.getElementById("confidence").textContent = answer.error;
