@@ -14,6 +14,7 @@ import importlib.metadata
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 # Set before autodoc imports TensorFlow, so its start-up chatter stays out of the build log.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -95,3 +96,18 @@ doctest_test_doctest_blocks = "default"
 html_theme = "furo"
 html_title = f"mnistkit {release}"
 html_theme_options = {"navigation_with_keys": True}
+
+
+def _numpy_by_its_name(app: Any, env: Any, node: Any, contnode: Any) -> None:
+    """Point ``np.ndarray`` at ``numpy.ndarray`` before intersphinx looks it up.
+
+    A module that imports Keras only for type checkers leaves its annotations as
+    written, so ``np.ndarray`` reaches the cross-referencer under NumPy's alias.
+    """
+    target = node.get("reftarget", "")
+    if target.startswith("np."):
+        node["reftarget"] = "numpy." + target.removeprefix("np.")
+
+
+def setup(app: Any) -> None:
+    app.connect("missing-reference", _numpy_by_its_name, priority=100)

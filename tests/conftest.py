@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,3 +27,23 @@ def small_arrays(mnist_arrays: Arrays) -> Arrays:
     """The first 100 training and 50 test images and labels of the embedded MNIST."""
     x_train, y_train, x_test, y_test = mnist_arrays
     return x_train[:100].copy(), y_train[:100].copy(), x_test[:50].copy(), y_test[:50].copy()
+
+
+@pytest.fixture(scope="session")
+def trained_softmax() -> Any:
+    """A softmax model trained for 200 steps: about 90% test accuracy in seconds."""
+    from mnistkit import Trainer, load_dataset
+
+    trainer = Trainer("softmax", seed=0)
+    trainer.fit(load_dataset("mnist").train, steps=200, verbose=0)
+    return trainer.model
+
+
+@pytest.fixture(scope="session")
+def trained_deep_cnn() -> Any:
+    """A deep CNN trained for 400 steps (about 95% test accuracy, under a minute)."""
+    from mnistkit import Trainer, load_dataset
+
+    trainer = Trainer("deep_cnn", seed=0)
+    trainer.fit(load_dataset("mnist").train, steps=400, verbose=0)
+    return trainer.model

@@ -11,8 +11,10 @@ __all__ = [
     "CheckpointError",
     "DataFormatError",
     "DataNotFoundError",
+    "ExportError",
     "InvalidArgumentError",
     "InvalidTypeError",
+    "MissingDependencyError",
     "MnistkitError",
     "PluginError",
     "TrainingDivergedError",
@@ -74,3 +76,11 @@ class CheckpointError(MnistkitError, ValueError):
 
 class TrainingDivergedError(MnistkitError, FloatingPointError):
     """The training loss became NaN or infinite."""
+
+
+class MissingDependencyError(MnistkitError, ModuleNotFoundError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+
+class ExportError(MnistkitError, RuntimeError):
+    """A converter failed, or an exported model disagrees with the model it came from."""

@@ -116,6 +116,44 @@ class Predictor:
         )
         if samples is None and keep_prob is None:
             return np.mean([self._run(function, x, size) for function in self._functions], axis=0)
+        stacked = self.sample(x, samples=samples, keep_prob=keep_prob, batch_size=size)
+        return stacked.mean(axis=0), stacked.std(axis=0)
+
+    def sample(
+        self,
+        images: Any,
+        *,
+        samples: int | None = None,
+        keep_prob: float | None = None,
+        batch_size: int | None = None,
+    ) -> np.ndarray:
+        """Return every Monte-Carlo pass's probabilities, as :meth:`predict` pools them.
+
+        Args:
+            images: As for :meth:`predict`.
+            samples: Passes per model (default :data:`DEFAULT_SAMPLES`).
+            keep_prob: Keep probability of the passes; each model's own by default.
+            batch_size: Images per forward pass; the Predictor's by default.
+
+        Returns:
+            An array (models x samples, N, classes), the passes of the first model, then
+            of the next.
+
+        Raises:
+            InvalidArgumentError: As :meth:`predict` does.
+
+        Example:
+            >>> import numpy as np
+            >>> from mnistkit import build
+            >>> passes = Predictor(build("deep_cnn", seed=0)).sample(
+            ...     np.full((1, 28, 28, 1), 0.5, np.float32), samples=4)
+            >>> passes.shape, bool(np.ptp(passes, axis=0).max() > 0)
+            ((4, 1, 10), True)
+        """
+        x = shape_images(images, self.input_shape)
+        size = self.batch_size
+        if batch_size is not None:
+            size = check_positive_int(batch_size, "batch_size")
         count = DEFAULT_SAMPLES if samples is None else check_positive_int(samples, "samples")
         rate = None if keep_prob is None else check_probability(keep_prob, "keep_prob")
         draws: list[np.ndarray] = []
@@ -127,8 +165,7 @@ class Predictor:
                 )
             with mc_dropout(model, keep_prob=rate if rate is not None else get_keep_prob(model)):
                 draws.extend(self._run(function, x, size) for _ in range(count))
-        stacked = np.stack(draws)
-        return stacked.mean(axis=0), stacked.std(axis=0)
+        return np.stack(draws)
 
     def evaluate(self, data: Any) -> dict[str, float]:
         """Return the accuracy and the mean cross-entropy of the predictions on ``data``.

@@ -95,7 +95,7 @@ def read_data_sets(
     """Read an MNIST-format data set as TensorFlow 1 did, without downloading.
 
     If ``train_dir`` holds the four IDX files (``train-images-idx3-ubyte.gz`` and the
-    others of :data:`~mnistkit.datasets.IDX_FILES`, gzipped or not), they are read,
+    others of :data:`~mnistkit.mnist_files.IDX_FILES`, gzipped or not), they are read,
     whatever MNIST-format data they hold: Fashion-MNIST's files, for one. If it holds
     none of them, or does not exist, the MNIST embedded in mnistkit stands in, and a
     warning is logged on the ``mnistkit.compat.input_data`` logger; but only for
