@@ -173,8 +173,40 @@ def test_sizes_whose_product_overflows_64_bits_are_a_format_error(tmp_path: Path
     path = tmp_path / "overflow-idx4-ubyte"
     path.write_bytes(_idx_bytes(0x08, (65536, 65536, 65536, 65536), b""))
     with pytest.raises(DataFormatError, match="wrong IDX data length") as caught:
-        read_idx(path)
+        read_idx(path, max_bytes=None)
     assert str(path) in str(caught.value)
+
+
+def test_a_header_declaring_more_than_max_bytes_is_refused_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "big-idx3-ubyte"
+    path.write_bytes(_idx_bytes(0x08, (3, 28, 28), bytes(3 * 28 * 28)))
+
+    assert read_idx(path, max_bytes=3 * 28 * 28).shape == (3, 28, 28)
+    with pytest.raises(DataFormatError, match=r"2,352 bytes, more than the 2,000 allowed"):
+        read_idx(path, max_bytes=2000)
+    with pytest.raises(InvalidArgumentError, match="max_bytes"):
+        read_idx(path, max_bytes=-1)
+
+
+@pytest.mark.parametrize("compress", [True, False], ids=["gz", "plain"])
+def test_data_beyond_what_the_header_declares_is_refused_without_reading_it(
+    tmp_path: Path, compress: bool
+) -> None:
+    # Labels for 10 images, then 64 MiB more: only 11 bytes past the header are read.
+    content = _idx_bytes(0x08, (10,), bytes(10)) + bytes(64 * 2**20)
+    path = tmp_path / "long-idx1-ubyte"
+    path.write_bytes(gzip.compress(content, compresslevel=1) if compress else content)
+
+    with pytest.raises(DataFormatError, match="need 10 bytes, the file has more than 10"):
+        read_idx(path)
+
+
+def test_more_dimensions_than_numpy_holds_are_a_format_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep-idx-ubyte"
+    path.write_bytes(_idx_bytes(0x08, (1,) * 100, b"\x07"))
+
+    with pytest.raises(DataFormatError, match="not an array NumPy can hold"):
+        read_idx(path)
 
 
 def test_folder_instead_of_file_raises_data_format_error(tmp_path: Path) -> None:

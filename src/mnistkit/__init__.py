@@ -39,8 +39,10 @@ from mnistkit.errors import (
     MissingDependencyError,
     MnistkitError,
     PluginError,
+    StorageError,
     TrainingDivergedError,
     UnknownNameError,
+    WorkerTimeoutError,
 )
 from mnistkit.models import (
     ModelInfo,
@@ -83,9 +85,11 @@ __all__ = [
     "Recipe",
     "RunPlan",
     "Split",
+    "StorageError",
     "Trainer",
     "TrainingDivergedError",
     "UnknownNameError",
+    "WorkerTimeoutError",
     "__version__",
     "build",
     "describe_datasets",

@@ -11,6 +11,7 @@ stretch of steps.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -20,8 +21,9 @@ import keras
 import numpy as np
 
 from mnistkit import checkpoints, distribute
+from mnistkit._files import restate
 from mnistkit._sources import EVALUATION_BATCH, DataSource
-from mnistkit.errors import CheckpointError
+from mnistkit.errors import CheckpointError, StorageError
 from mnistkit.plan import RunPlan
 from mnistkit.validation import invalid
 
@@ -342,8 +344,11 @@ class Checkpointer(keras.callbacks.Callback):
             InvalidArgumentError: If ``directory`` is an existing file.
         """
         directory = Path(directory)
-        if directory.exists() and not directory.is_dir():
-            raise invalid("checkpoint_dir", "a folder", str(directory))
+        existing = next(
+            (path for path in (directory, *directory.parents) if path.exists()), directory
+        )
+        if existing.exists() and not existing.is_dir():
+            raise invalid("checkpoint_dir", "a folder (or a path to one)", str(directory))
         return cls(directory, model=model, run=run, every=every, strategy=strategy)
 
     def restore(self) -> int:
@@ -356,6 +361,8 @@ class Checkpointer(keras.callbacks.Callback):
         state = checkpoints.read_state(self.directory)
         checkpoints.check_run(state, self.run, self.directory)
         checkpoints.load(self.directory, self.trained, state)
+        if distribute.is_chief(self.strategy):
+            checkpoints.remove_leftovers(self.directory)
         self.last_saved = int(state["step"])
         return self.last_saved
 
@@ -373,8 +380,12 @@ class Checkpointer(keras.callbacks.Callback):
         step = self.step()
         if not self.enabled:
             return step
-        with distribute.chief_path(self.directory, self.strategy) as directory:
-            checkpoints.save(directory, self.trained, {**self.run, "step": step})
+        try:
+            with distribute.chief_path(self.directory, self.strategy) as directory:
+                checkpoints.save(directory, self.trained, {**self.run, "step": step})
+        except StorageError as error:
+            self.enabled = False  # nothing more can be saved: say where the last one is
+            raise restate(error, f"{error} {self.describe_last()}") from error
         self.last_saved = step
         return step
 
@@ -387,6 +398,21 @@ class Checkpointer(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self.enabled and self.step() - (self.last_saved or 0) >= self.every:
             self.save()
+
+
+def optimizer_record(optimizer: keras.optimizers.Optimizer) -> dict[str, Any]:
+    """What a checkpoint records of the optimizer a run starts with: its class and rate.
+
+    A resumed run restores the optimizer's state, learning rate included, so a run that
+    asks for another optimizer or rate must be refused rather than silently given the
+    checkpoint's.
+    """
+    inner = getattr(optimizer, "inner_optimizer", None) or optimizer  # loss scaling wraps it
+    record: dict[str, Any] = {"optimizer": type(inner).__name__}
+    rate = inner.get_config().get("learning_rate")
+    if rate is not None:
+        record["learning_rate"] = json.loads(json.dumps(rate))  # as state.json holds it
+    return record
 
 
 class DivergenceGuard(keras.callbacks.Callback):

@@ -1,13 +1,54 @@
-"""Writing files so that an interruption never leaves a partial one behind."""
+"""Writing files so that an interruption or a full disk never leaves a partial one behind.
+
+Every file mnistkit writes goes through a temporary file beside its destination, named
+``.<stem>.<random>.<suffixes>`` (a dot file), and a rename. A failed write removes the
+temporary file, leaves the destination as it was, and raises
+:class:`~mnistkit.StorageError` naming the destination; a process killed mid-write may
+leave the temporary file, which :func:`remove_temporaries` clears.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from mnistkit.errors import MnistkitError, StorageError
+
+# The operating system's words for the errors that mean "no room for this file".
+_NO_ROOM = {
+    errno.ENOSPC: "No space left on device",
+    errno.EFBIG: "File size limit exceeded",
+    getattr(errno, "EDQUOT", errno.ENOSPC): "Disk quota exceeded",
+}
+
+
+def storage_error(error: OSError, path: Path) -> StorageError:
+    """Return the :class:`~mnistkit.StorageError` for ``error``, raised writing ``path``.
+
+    Its message says what went wrong while writing which file, in one line: "No space
+    left on device while writing runs/cnn/model.keras."
+    """
+    if isinstance(error, StorageError):
+        return error
+    reason = _NO_ROOM.get(error.errno or 0) or error.strerror or str(error)
+    result = StorageError(f"{reason} while writing {path}.")
+    result.errno = error.errno
+    result.strerror = reason
+    result.filename = str(path)
+    return result
+
+
+def restate(error: StorageError, message: str) -> StorageError:
+    """Return a :class:`~mnistkit.StorageError` like ``error``, with another message."""
+    result = StorageError(message)
+    result.errno, result.strerror, result.filename = error.errno, error.strerror, error.filename
+    return result
 
 
 @contextlib.contextmanager
@@ -16,20 +57,29 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
     The temporary file keeps the destination's suffixes (``.weights.h5``), since some
     writers (Keras) choose the format from them. On any exception, the temporary file
-    is removed and ``path`` is left as it was.
+    is removed and ``path`` is left as it was; an ``OSError`` (a full disk, a size
+    limit, no permission) becomes a :class:`~mnistkit.StorageError` naming ``path``.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(path.suffixes)
     stem = path.name.removesuffix(suffix)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{stem}.", suffix=suffix)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{stem}.", suffix=suffix)
+    except OSError as error:
+        raise storage_error(error, path) from None
     os.close(handle)
     temporary = Path(name)
-    temporary.chmod(0o666 & ~_umask())  # mkstemp makes it private; give it the usual mode
     try:
+        temporary.chmod(0o666 & ~_umask())  # mkstemp makes it private; give it the usual mode
         yield temporary
         os.replace(temporary, path)
+    except OSError as error:
+        if isinstance(error, MnistkitError):
+            raise
+        raise storage_error(error, path) from error
     finally:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -56,6 +106,36 @@ def _umask() -> int:
 
 
 def write_bytes_atomically(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` through a temporary file and a rename."""
+    """Write ``payload`` to ``path`` through a temporary file and a rename.
+
+    Raises:
+        StorageError: If the file cannot be written; ``path`` is left as it was.
+    """
     with atomic_path(path) as temporary:
         temporary.write_bytes(payload)
+
+
+def remove_temporaries(folder: Path, names: Iterable[str]) -> list[Path]:
+    """Remove the temporary files that :func:`atomic_path` left in ``folder`` for ``names``.
+
+    Call it only while no other process writes those files (a run holds its folder's
+    lock). Folders are left alone.
+
+    Args:
+        folder: The folder.
+        names: The destinations' names; a ``*`` in a name's stem stands for any text
+            (``"ckpt-*.weights.h5"``).
+
+    Returns:
+        The files removed.
+    """
+    removed = []
+    for name in names:
+        suffix = "".join(Path(name).suffixes)
+        stem = glob.escape(name.removesuffix(suffix)).replace("[*]", "*")
+        for path in folder.glob(f".{stem}.*{glob.escape(suffix)}"):
+            if path.is_file() and not path.is_symlink():
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed.append(path)
+    return removed

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from mnistkit.errors import DataNotFoundError
+from mnistkit.errors import DataNotFoundError, InvalidTypeError
 from mnistkit.mnist_files import IDX_FILES, has_idx_files, read_idx_folder, read_mnist, read_npz
 from mnistkit.registry import Entry, Registry
 from mnistkit.splits import Datasets, Split, scale_pixels, sha256_of
+from mnistkit.validation import check_bool, check_seed
 
 if TYPE_CHECKING:
     pass
@@ -112,14 +113,23 @@ def load_dataset(name: str, /, **options: Any) -> Datasets:
         UnknownNameError: If no loader is registered under ``name``; the message lists
             close matches.
         InvalidArgumentError: If the loader does not accept an option.
-        PluginError: If the plugin that provides the loader fails to import.
+        InvalidTypeError: If the loader returns something other than a
+            :class:`Datasets`.
+        PluginError: If the plugin that provides the loader fails to import or to load.
 
     Example:
         >>> mnist = load_dataset("mnist")
         >>> mnist.train.images.shape, mnist.validation.num_examples, mnist.test.num_examples
         ((55000, 28, 28, 1), 5000, 10000)
     """
-    return DATASETS.create(name, **options)  # type: ignore[no-any-return]
+    loaded = DATASETS.create(name, **options)
+    if not isinstance(loaded, Datasets):
+        entry = DATASETS.entry(name)
+        raise InvalidTypeError(
+            f"The dataset {entry.name!r} ({entry.source}) returned a {type(loaded).__name__}, "
+            "not a Datasets; a data loader returns Datasets.from_arrays(...)."
+        )
+    return loaded
 
 
 def list_datasets(pattern: str | None = None) -> list[str]:
@@ -184,13 +194,19 @@ def mnist(
     Raises:
         DataNotFoundError: If ``source`` does not exist or lacks one of the files.
         DataFormatError: If a file is corrupt or holds arrays of the wrong form.
-        InvalidArgumentError: If ``validation_size`` is out of range.
+        InvalidArgumentError: If ``validation_size`` is out of range, ``one_hot`` or
+            ``flatten`` is not a boolean, ``seed`` is not a seed, or ``source`` is not a
+            path.
 
     Example:
         >>> data = mnist(one_hot=True, flatten=True, validation_size=0)
         >>> data.train.images.shape, data.train.labels.shape
         ((60000, 784), (60000, 10))
     """
+    check_bool(one_hot, "one_hot")
+    check_bool(flatten, "flatten")
+    if seed is not None:
+        check_seed(seed)
     arrays, description = read_mnist(source)
     return Datasets.from_arrays(
         *arrays,

@@ -9,31 +9,42 @@ its own share. Every worker runs the same program; only the chief's files are ke
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 import tensorflow as tf
 
+from mnistkit._cluster import WORKER_TIMEOUT, Cluster, read_tf_config, wait_for_workers
 from mnistkit.errors import InvalidArgumentError
 from mnistkit.layers import dropout_layers
 
-__all__ = ["STRATEGIES", "check_scope", "chief_path", "is_chief", "make_strategy", "shared_seed"]
+__all__ = [
+    "STRATEGIES",
+    "WORKER_TIMEOUT",
+    "Cluster",
+    "check_scope",
+    "chief_path",
+    "is_chief",
+    "make_strategy",
+    "read_tf_config",
+    "shared_seed",
+    "wait_for_workers",
+]
 
 #: The strategies the command line offers, by name.
 STRATEGIES = ("mirrored", "multiworker")
 
-_TF_CONFIG_EXAMPLE = (
-    'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-    '"task": {"type": "worker", "index": 0}}\''
-)
 
-
-def make_strategy(name: str) -> tf.distribute.Strategy:
+def make_strategy(
+    name: str,
+    *,
+    timeout: float = WORKER_TIMEOUT,
+    report: Callable[[str], None] | None = None,
+) -> tf.distribute.Strategy:
     """Return the strategy the command line names.
 
     ``"mirrored"`` mirrors the model on every GPU of this machine (or on its CPU when
@@ -42,15 +53,25 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     before anything else runs TensorFlow operations: the multi-worker strategy
     configures the runtime's collective operations, which must happen first.
 
+    The multi-worker strategy waits for every worker of the cluster; TensorFlow would
+    wait for ever, deaf to Ctrl-C. So each worker first listens on its own address and
+    waits, in Python, until it reaches every other one (see :func:`wait_for_workers`).
+
     Args:
         name: One of :data:`STRATEGIES`.
+        timeout: Seconds to wait for the other workers to come up.
+        report: Called with a line saying which workers are awaited, when that changes
+            and every half minute; ``None`` says nothing.
 
     Returns:
         The ``tf.distribute.Strategy``.
 
     Raises:
         InvalidArgumentError: If ``name`` is unknown, or ``"multiworker"`` finds
-            ``TF_CONFIG`` unset or not a JSON cluster description.
+            ``TF_CONFIG`` unset or not a valid cluster description (a task that is not
+            in the cluster, an address without a port...).
+        WorkerTimeoutError: If a worker does not come up within ``timeout`` seconds.
+        KeyboardInterrupt: On Ctrl-C while waiting.
     """
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
@@ -59,20 +80,8 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
             f"Invalid value for argument `strategy`. Expected one of {', '.join(STRATEGIES)}. "
             f"Received: strategy={name!r}"
         )
-    text = os.environ.get("TF_CONFIG", "")
-    try:
-        config = json.loads(text) if text else None
-    except ValueError as error:
-        raise InvalidArgumentError(
-            f"TF_CONFIG is not valid JSON ({error}). Expected, for example: {_TF_CONFIG_EXAMPLE}"
-        ) from None
-    if not isinstance(config, dict) or not config.get("cluster") or not config.get("task"):
-        raise InvalidArgumentError(
-            "The multi-worker strategy reads its cluster from the TF_CONFIG environment "
-            "variable, which must name the cluster and this machine's task in it, the same "
-            f"cluster on every machine. Expected, for example: {_TF_CONFIG_EXAMPLE}. "
-            f"Received: TF_CONFIG={text!r}"
-        )
+    cluster = read_tf_config(os.environ.get("TF_CONFIG", ""))
+    wait_for_workers(cluster, timeout=timeout, report=report)
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 

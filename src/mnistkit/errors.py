@@ -17,8 +17,10 @@ __all__ = [
     "MissingDependencyError",
     "MnistkitError",
     "PluginError",
+    "StorageError",
     "TrainingDivergedError",
     "UnknownNameError",
+    "WorkerTimeoutError",
 ]
 
 
@@ -74,6 +76,18 @@ class CheckpointError(MnistkitError, ValueError):
     """A training checkpoint is corrupt or does not match the run resuming it."""
 
 
+class StorageError(MnistkitError, OSError):
+    """A file could not be written: no space left, a size limit reached, or not allowed.
+
+    The file it would have replaced is left as it was, and no partial file remains.
+    ``errno`` and ``filename`` are those of the operating system's error.
+    """
+
+    def __str__(self) -> str:
+        # The message as given, not OSError's "[Errno 28] ...: 'file'" form.
+        return str(self.args[0]) if self.args else ""
+
+
 class TrainingDivergedError(MnistkitError, FloatingPointError):
     """The training loss became NaN or infinite."""
 
@@ -84,3 +98,7 @@ class MissingDependencyError(MnistkitError, ModuleNotFoundError):
 
 class ExportError(MnistkitError, RuntimeError):
     """A converter failed, or an exported model disagrees with the model it came from."""
+
+
+class WorkerTimeoutError(MnistkitError, TimeoutError):
+    """A worker of a multi-worker cluster did not come up within the time allowed."""

@@ -9,19 +9,24 @@ bytes, whatever the file's name.
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import struct
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 
 from mnistkit._files import write_bytes_atomically
 from mnistkit.errors import DataFormatError, DataNotFoundError, InvalidArgumentError
+from mnistkit.validation import check_non_negative_int
 
-__all__ = ["read_idx", "write_idx"]
+__all__ = ["MAX_BYTES", "read_idx", "write_idx"]
+
+#: The most bytes of values :func:`read_idx` reads by default: 1 GiB.
+MAX_BYTES = 2**30
 
 _TYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
@@ -33,14 +38,23 @@ _TYPES: dict[int, np.dtype] = {
 }
 _CODES = {dtype.newbyteorder("="): code for code, dtype in _TYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 16 * 2**20
 
 
-def read_idx(path: str | os.PathLike[str] | BinaryIO) -> np.ndarray:
+def read_idx(
+    path: str | os.PathLike[str] | BinaryIO, *, max_bytes: int | None = MAX_BYTES
+) -> np.ndarray:
     """Read an IDX file, gzip-compressed or not, into a NumPy array.
+
+    The header says how many bytes of values follow; no more than that is read or
+    decompressed, so a small file that would inflate to gigabytes (a "gzip bomb") is
+    refused after reading only what its header promises.
 
     Args:
         path: The file to read: its path, or a binary file object open for reading,
             which is read to its end (and not closed).
+        max_bytes: The most bytes of values a file may declare, 1 GiB by default
+            (MNIST's training images take 47 MB); ``None`` for no limit.
 
     Returns:
         An array in native byte order with the file's shape and element type.
@@ -48,8 +62,9 @@ def read_idx(path: str | os.PathLike[str] | BinaryIO) -> np.ndarray:
     Raises:
         DataNotFoundError: If the file does not exist.
         DataFormatError: If the file is not a well-formed IDX file: a truncated or
-            corrupt gzip stream, a wrong magic number, an unknown type code, or a
-            length that does not match its dimensions.
+            corrupt gzip stream, a wrong magic number, an unknown type code, more
+            dimensions than NumPy holds, values declared beyond ``max_bytes``, or data
+            shorter or longer than its dimensions.
 
     Example:
         >>> import numpy as np, tempfile, pathlib
@@ -58,39 +73,126 @@ def read_idx(path: str | os.PathLike[str] | BinaryIO) -> np.ndarray:
         >>> read_idx(path)
         array([5, 0, 4], dtype=uint8)
     """
+    if max_bytes is not None:
+        check_non_negative_int(max_bytes, "max_bytes")
     if isinstance(path, (str, os.PathLike)):
         path = Path(path)
-        raw = _decompressed(_read_bytes(path), path)
-    else:
-        stream, path = path, Path(str(getattr(path, "name", "<file object>")))
-        raw = _decompressed(stream.read(), path)
-    if len(raw) < 4:
-        raise DataFormatError(f"{path}: not an IDX file: {len(raw)} bytes, shorter than a header.")
-    zero, code, ndim = struct.unpack(">HBB", raw[:4])
+        with _open(path) as handle:
+            return _read(handle, path, max_bytes)
+    name = Path(str(getattr(path, "name", "<file object>")))
+    return _read(path, name, max_bytes)
+
+
+def _read(handle: BinaryIO, path: Path, max_bytes: int | None) -> np.ndarray:
+    try:
+        stream = _uncompressed(handle)
+        return _parse(stream, path, max_bytes)
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataFormatError(f"{path}: truncated or corrupt gzip data ({error}).") from None
+
+
+def _parse(stream: BinaryIO, path: Path, max_bytes: int | None) -> np.ndarray:
+    magic = _read_up_to(stream, 4)
+    if len(magic) < 4:
+        raise DataFormatError(
+            f"{path}: not an IDX file: {len(magic)} bytes, shorter than a header."
+        )
+    zero, code, ndim = struct.unpack(">HBB", magic)
     if zero != 0:
         raise DataFormatError(
-            f"{path}: not an IDX file: wrong magic number 0x{raw[:4].hex()} "
+            f"{path}: not an IDX file: wrong magic number 0x{magic.hex()} "
             "(an IDX file starts with two zero bytes)."
         )
     if code not in _TYPES:
         raise DataFormatError(f"{path}: unknown IDX type code 0x{code:02x} in the magic number.")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
+    sizes = _read_up_to(stream, 4 * ndim)
+    if len(sizes) < 4 * ndim:
         raise DataFormatError(
-            f"{path}: truncated IDX header: {ndim} dimensions need {header} bytes, "
-            f"the file has {len(raw)}."
+            f"{path}: truncated IDX header: {ndim} dimensions need {4 + 4 * ndim} bytes, "
+            f"the file has {4 + len(sizes)}."
         )
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    shape = struct.unpack(f">{ndim}I", sizes)
     dtype = _TYPES[code]
     # Python integers: a NumPy product of four sizes can wrap around 2**64 to match.
     expected = math.prod(shape) * dtype.itemsize
-    if len(raw) - header != expected:
+    if max_bytes is not None and expected > max_bytes:
+        raise DataFormatError(
+            f"{path}: the IDX header declares dimensions {shape} of {dtype.itemsize}-byte "
+            f"values, {expected:,} bytes, more than the {max_bytes:,} allowed (max_bytes)."
+        )
+    data = bytearray()  # grown as data comes: memory follows what the file holds
+    while len(data) < expected:
+        chunk = stream.read(min(expected - len(data), _CHUNK))
+        if not chunk:
+            break
+        data += chunk
+    found = len(data)
+    if found < expected or _read_up_to(stream, 1):
+        length = f"{found}" if found < expected else f"more than {expected}"
         raise DataFormatError(
             f"{path}: wrong IDX data length: dimensions {shape} of {dtype.itemsize}-byte "
-            f"values need {expected} bytes, the file has {len(raw) - header}."
+            f"values need {expected} bytes, the file has {length}."
         )
-    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
-    return data.astype(dtype.newbyteorder("="))
+    try:
+        array = np.frombuffer(data, dtype=dtype).reshape(shape)
+    except ValueError as error:  # more dimensions than NumPy holds
+        raise DataFormatError(f"{path}: not an array NumPy can hold ({error}).") from None
+    if not dtype.isnative:
+        array = array.byteswap().view(dtype.newbyteorder("="))
+    return array
+
+
+def _open(path: Path) -> BinaryIO:
+    try:
+        return path.open("rb")
+    except FileNotFoundError:
+        raise DataNotFoundError(f"{path}: no such file.") from None
+    except IsADirectoryError:
+        raise DataFormatError(f"{path}: is a folder, not an IDX file.") from None
+    except OSError as error:
+        raise DataFormatError(f"{path}: cannot be read: {error.strerror or error}.") from None
+
+
+def _read_up_to(stream: BinaryIO, count: int) -> bytes:
+    """Read ``count`` bytes, or fewer only at the end of the stream."""
+    chunks, left = [], count
+    while left > 0:
+        chunk = stream.read(left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _uncompressed(handle: BinaryIO) -> BinaryIO:
+    """The stream of the file's bytes, decompressed as they are read if it is gzipped."""
+    head = _read_up_to(handle, 2)
+    stream = io.BufferedReader(_Prefixed(head, handle))
+    if head == _GZIP_MAGIC:
+        return cast(BinaryIO, gzip.GzipFile(fileobj=stream, mode="rb"))
+    return cast(BinaryIO, stream)
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream of ``head`` then the rest of ``rest``: what was read to sniff, put back."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self.head, self.rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        target = memoryview(buffer).cast("B")
+        if self.head:
+            count = min(len(self.head), len(target))
+            target[:count] = self.head[:count]
+            self.head = self.head[count:]
+            return count
+        chunk = self.rest.read(len(target))
+        target[: len(chunk)] = chunk
+        return len(chunk)
 
 
 def write_idx(
@@ -141,25 +243,3 @@ def write_idx(
     if compress:
         payload = gzip.compress(payload, mtime=0)
     write_bytes_atomically(path, payload)
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read()
-    except FileNotFoundError:
-        raise DataNotFoundError(f"{path}: no such file.") from None
-    except IsADirectoryError:
-        raise DataFormatError(f"{path}: is a folder, not an IDX file.") from None
-    except OSError as error:
-        raise DataFormatError(f"{path}: cannot be read: {error.strerror or error}.") from None
-    return raw
-
-
-def _decompressed(raw: bytes, path: Path) -> bytes:
-    if not raw.startswith(_GZIP_MAGIC):
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as error:
-        raise DataFormatError(f"{path}: truncated or corrupt gzip data ({error}).") from None

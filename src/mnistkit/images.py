@@ -8,14 +8,24 @@ alone; :func:`read_image` first decodes a PNG or JPEG file with TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import struct
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from mnistkit.errors import DataFormatError, DataNotFoundError, InvalidArgumentError
+from mnistkit.validation import check_positive_int
 
-__all__ = ["prepare_image", "read_image"]
+__all__ = ["MAX_PIXELS", "declared_pixels", "prepare_image", "read_image"]
+
+#: The most pixels :func:`read_image` decodes by default.
+MAX_PIXELS = 50_000_000
 
 #: The side of the square box that the digit is scaled to fit, as in MNIST.
 BOX = 20
@@ -29,6 +39,14 @@ _NOISE = 0.1
 _SOLID = 0.25
 # An image whose ink is fainter than this against its background holds no digit.
 _MIN_CONTRAST = 0.1
+# The JPEG markers that start a frame header, which holds the image's size.
+_JPEG_FRAMES = {*range(0xC0, 0xC4), *range(0xC5, 0xC8), *range(0xC9, 0xCC), *range(0xCD, 0xD0)}
+# A line of TensorFlow's C++ log (severity letter, date, time, thread, source, message),
+# or one of libjpeg's own messages.
+_LOG_LINE = re.compile(
+    r"^([IWEF]\d{4} [\d:.]+\s+\d+ \S+:\d+\] |Improper call to JPEG library|"
+    r"Premature end of JPEG file|Corrupt JPEG data|Invalid JPEG file structure)"
+)
 
 
 def prepare_image(image: np.ndarray) -> np.ndarray:
@@ -50,8 +68,8 @@ def prepare_image(image: np.ndarray) -> np.ndarray:
         A float32 array shaped (28, 28, 1) with values in [0, 1], ready for a model.
 
     Raises:
-        InvalidArgumentError: If ``image`` does not have one of the shapes above or is
-            not numeric.
+        InvalidArgumentError: If ``image`` does not have one of the shapes above, is
+            not numeric, or holds NaN or infinite values.
         DataFormatError: If the image is blank: no ink stands out from the background.
 
     Example:
@@ -87,13 +105,17 @@ def prepare_image(image: np.ndarray) -> np.ndarray:
     return _centre(digit, FIELD)[..., np.newaxis]
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """Read a PNG or JPEG picture of one digit and prepare it with :func:`prepare_image`.
 
-    Decoding uses ``tf.io.decode_image``, so GIF and BMP files are read too.
+    Decoding uses ``tf.io.decode_image``, so GIF and BMP files are read too. The size
+    the file's header declares is checked first: a small file that would decode to
+    gigabytes of pixels is refused before it is decoded.
 
     Args:
         path: The image file.
+        max_pixels: The most pixels an image may have (width times height, times the
+            frames of a GIF), 50 million by default; ``None`` for no limit.
 
     Returns:
         A float32 array shaped (28, 28, 1) with values in [0, 1].
@@ -101,7 +123,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     Raises:
         DataNotFoundError: If the file does not exist or is a folder.
         DataFormatError: If the file cannot be read, is not an image TensorFlow
-            decodes, or is blank.
+            decodes, declares more than ``max_pixels`` pixels, or is blank.
 
     Example:
         >>> import tempfile, pathlib
@@ -114,6 +136,8 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         (28, 28, 1)
     """
     path = Path(path)
+    if max_pixels is not None:
+        check_positive_int(max_pixels, "max_pixels")
     if path.is_dir():
         raise DataNotFoundError(f"{path}: is a folder, not an image file.")
     try:
@@ -122,6 +146,12 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise DataNotFoundError(f"{path}: no such image file.") from None
     except OSError as error:
         raise DataFormatError(f"{path}: cannot be read ({error.strerror or error}).") from None
+    pixels = declared_pixels(payload)
+    if max_pixels is not None and pixels is not None and pixels > max_pixels:
+        raise DataFormatError(
+            f"{path}: the image declares {pixels:,} pixels, more than the {max_pixels:,} "
+            "allowed (max_pixels)."
+        )
     try:
         return prepare_image(_decode(payload))
     except DataFormatError as error:
@@ -134,12 +164,119 @@ def _decode(payload: bytes) -> np.ndarray:
     import tensorflow as tf
 
     try:
-        decoded = tf.io.decode_image(payload, channels=0, dtype=tf.uint8, expand_animations=False)
+        with _held_back_log():
+            decoded = tf.io.decode_image(
+                payload, channels=0, dtype=tf.uint8, expand_animations=False
+            )
     except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
-        # TensorFlow's own message names an op and a node; its first line is the news.
-        reason = str(error.message).split("\n")[0].split("[Op:")[0].strip()
+        # TensorFlow's own message names a function, an op and a node; the rest is news.
+        reason = str(error.message).split("\n")[0].split("[Op:")[0]
+        reason = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", reason).strip()
         raise ValueError(reason or "undecodable") from None
     return np.asarray(decoded)
+
+
+@contextlib.contextmanager
+def _held_back_log() -> Iterator[None]:
+    """Hold back what the C++ decoders write on stderr ("E0000 ... jpeg_mem.cc ...").
+
+    The decoder's verdict is in its error, or there is none to give. Only lines in the
+    form of TensorFlow's log and libjpeg's messages are dropped; any other is passed on.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no file descriptor 2 to hold back
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            for line in capture.read().decode(errors="replace").splitlines(keepends=True):
+                if not _LOG_LINE.match(line):
+                    sys.stderr.write(line)
+
+
+def declared_pixels(payload: bytes) -> int | None:
+    """Return how many pixels an image file's header declares, without decoding it.
+
+    Args:
+        payload: The file's bytes (its first few kilobytes are enough, except for GIF,
+            whose frames are counted).
+
+    Returns:
+        Width times height (times the frames of a GIF) for PNG, JPEG, GIF and BMP; for
+        other formats, or a header too short to say, ``None``.
+
+    Example:
+        >>> header = b"\x89PNG\r\n\x1a\n" + bytes(4) + b"IHDR" + (20000).to_bytes(4, "big") * 2
+        >>> declared_pixels(header)
+        400000000
+    """
+    try:
+        if payload.startswith(b"\x89PNG\r\n\x1a\n") and payload[12:16] == b"IHDR":
+            width, height = struct.unpack(">II", payload[16:24])
+            return int(width * height)
+        if payload.startswith(b"\xff\xd8"):
+            return _jpeg_pixels(payload)
+        if payload[:6] in (b"GIF87a", b"GIF89a"):
+            width, height = struct.unpack("<HH", payload[6:10])
+            return int(width * height * max(1, _gif_frames(payload)))
+        if payload.startswith(b"BM"):
+            width, height = struct.unpack("<ii", payload[18:26])
+            return int(abs(width) * abs(height))
+    except (struct.error, IndexError):
+        return None
+    return None
+
+
+def _jpeg_pixels(payload: bytes) -> int | None:
+    """Width times height from a JPEG's frame header (SOF), found by walking its segments."""
+    at = 2
+    while at + 4 <= len(payload):
+        if payload[at] != 0xFF:
+            return None
+        marker = payload[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in _JPEG_FRAMES:
+            height, width = struct.unpack(">HH", payload[at + 5 : at + 9])
+            return int(width * height)
+        if marker in (0x01, *range(0xD0, 0xDA)):  # markers without a length
+            at += 2
+            continue
+        (length,) = struct.unpack(">H", payload[at + 2 : at + 4])
+        at += 2 + length
+    return None
+
+
+def _gif_frames(payload: bytes) -> int:
+    """The number of images in a GIF, counted by walking its blocks."""
+    flags = payload[10]
+    at = 13 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0)
+    frames = 0
+    while at < len(payload):
+        block = payload[at]
+        if block == 0x3B:  # trailer
+            break
+        if block == 0x21:  # extension: label, then sub-blocks
+            at += 2
+        elif block == 0x2C:  # image descriptor, a local colour table, the LZW code size
+            frames += 1
+            local = payload[at + 9]
+            at += 10 + (3 * 2 ** ((local & 7) + 1) if local & 0x80 else 0) + 1
+        else:
+            break
+        while at < len(payload) and payload[at]:  # sub-blocks, ended by a zero length
+            at += payload[at] + 1
+        at += 1
+    return frames
 
 
 def _grayscale(image: np.ndarray) -> np.ndarray:
@@ -162,6 +299,11 @@ def _grayscale(image: np.ndarray) -> np.ndarray:
         pixels = array.astype(np.float64) / np.iinfo(array.dtype).max
     else:
         pixels = array.astype(np.float64)
+        if not np.isfinite(pixels).all():
+            raise InvalidArgumentError(
+                "Invalid value for argument `image`. Expected finite pixel values. "
+                f"Received: {int((~np.isfinite(pixels)).sum())} NaN or infinite pixels"
+            )
         if pixels.max() > 1.0:
             pixels /= 255.0
     pixels = np.clip(pixels, 0.0, 1.0)

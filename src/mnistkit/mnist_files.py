@@ -8,6 +8,7 @@ too, and its ``mnist`` loader is built on them.
 from __future__ import annotations
 
 import importlib.resources
+import math
 import os
 import zipfile
 import zlib
@@ -17,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from mnistkit.errors import DataFormatError, DataNotFoundError
-from mnistkit.idx import read_idx
+from mnistkit.idx import MAX_BYTES, read_idx
+from mnistkit.validation import check_non_negative_int, invalid
 
 __all__ = [
     "IDX_FILES",
@@ -60,11 +62,14 @@ def read_mnist(source: str | os.PathLike[str] | None = None) -> tuple[Arrays, st
     Raises:
         DataNotFoundError: If ``source`` does not exist or lacks a file.
         DataFormatError: If a file is malformed or holds arrays of the wrong form.
+        InvalidArgumentError: If ``source`` is not a path.
     """
     if source is None:
         embedded = importlib.resources.files("mnistkit") / "data" / "mnist.npz"
         with importlib.resources.as_file(embedded) as path:
             return read_npz(path), "embedded MNIST"
+    if not isinstance(source, (str, os.PathLike)):
+        raise invalid("source", "a path to an mnist.npz or to a folder of IDX files", source)
     path = Path(source)
     if path.is_dir():
         return read_idx_folder(path), f"IDX folder {path}"
@@ -76,43 +81,94 @@ def read_mnist(source: str | os.PathLike[str] | None = None) -> tuple[Arrays, st
     return read_npz(path), str(path)
 
 
-def read_npz(path: str | os.PathLike[str]) -> Arrays:
+def read_npz(path: str | os.PathLike[str], *, max_bytes: int | None = MAX_BYTES) -> Arrays:
     """Read a Keras-layout ``mnist.npz``: ``x_train``, ``y_train``, ``x_test``, ``y_test``.
+
+    Each array's header is read and checked against the size the archive declares for
+    it before its data is read, so a small file that claims gigabytes is refused at
+    once; object arrays (pickles) are never loaded.
 
     Args:
         path: The file.
+        max_bytes: The most bytes an array may take, 1 GiB by default (MNIST's training
+            images take 47 MB); ``None`` for no limit.
 
     Returns:
         The four arrays, checked for shape, type and label range.
 
     Raises:
         DataNotFoundError: If the file does not exist.
-        DataFormatError: If it is not a readable npz, lacks a key, or holds arrays of
-            the wrong shape or type.
+        DataFormatError: If it is not an npz archive (a zip of ``.npy`` files), lacks a
+            key, holds an array whose header disagrees with its size or declares more
+            than ``max_bytes``, or holds arrays of the wrong shape or type.
     """
     path = Path(path)
+    if max_bytes is not None:
+        check_non_negative_int(max_bytes, "max_bytes")
+    if path.is_dir():
+        raise DataFormatError(f"{path}: is a folder, not an npz file.")
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.ndarray):
-            raise DataFormatError(
-                f"{path}: a single .npy array, not an npz archive; a Keras-layout mnist.npz "
-                f"holds {', '.join(IDX_FILES)}."
-            )
-        with loaded as archive:
-            missing = [key for key in IDX_FILES if key not in archive.files]
-            if missing:
-                raise DataFormatError(
-                    f"{path}: missing array(s) {', '.join(missing)}; a Keras-layout mnist.npz "
-                    f"holds {', '.join(IDX_FILES)}."
-                )
-            arrays = tuple(archive[key] for key in IDX_FILES)
+        archive = zipfile.ZipFile(path)
     except FileNotFoundError:
         raise DataNotFoundError(f"{path}: no such file.") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-        if isinstance(error, DataFormatError):
-            raise
-        raise DataFormatError(f"{path}: not a readable npz file ({error}).") from None
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as error:
+        raise DataFormatError(_not_an_archive(path, error)) from None
+    with archive:
+        members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+        missing = [key for key in IDX_FILES if key not in members]
+        if missing:
+            raise DataFormatError(
+                f"{path}: missing array(s) {', '.join(missing)}; a Keras-layout mnist.npz "
+                f"holds {', '.join(IDX_FILES)}."
+            )
+        arrays = tuple(_read_member(archive, members[key], path, max_bytes) for key in IDX_FILES)
     return check_mnist_arrays(arrays, str(path))
+
+
+def _not_an_archive(path: Path, error: BaseException) -> str:
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(6)
+    except OSError:
+        magic = b""
+    if magic == b"\x93NUMPY":
+        return (
+            f"{path}: a single .npy array, not an npz archive; a Keras-layout mnist.npz "
+            f"holds {', '.join(IDX_FILES)}."
+        )
+    return f"{path}: not an npz archive, a zip of .npy arrays ({error})."
+
+
+def _read_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, max_bytes: int | None
+) -> np.ndarray:
+    """Read one ``.npy`` member, its declared shape checked before its data is read."""
+    name = info.filename.removesuffix(".npy")
+    try:
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+            else:
+                raise ValueError(f".npy format version {version} is not read here")
+            if dtype.hasobject:
+                raise ValueError("it holds Python objects, which are never loaded (pickles)")
+            size = math.prod(shape) * dtype.itemsize
+            if max_bytes is not None and size > max_bytes:
+                raise ValueError(
+                    f"its header declares {size:,} bytes, more than the {max_bytes:,} "
+                    "allowed (max_bytes)"
+                )
+            held = info.file_size - member.tell()
+            if size != held:
+                raise ValueError(f"its header declares {size:,} bytes of data, it holds {held:,}")
+            data = bytearray(member.read(size))
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise DataFormatError(f"{path}: array {name} cannot be read ({error}).") from None
+    array: np.ndarray = np.frombuffer(data, dtype=dtype)
+    return array.reshape(shape, order="F" if fortran else "C")
 
 
 def read_idx_folder(folder: str | os.PathLike[str]) -> Arrays:

@@ -23,8 +23,10 @@ import numpy as np
 from mnistkit._files import write_bytes_atomically
 from mnistkit.errors import DataFormatError
 
-__all__ = ["read_history", "read_json", "write_history", "write_json"]
+__all__ = ["plain", "read_history", "read_json", "write_history", "write_json"]
 
+# A run's record or metrics take kilobytes; a file much longer than this is not one.
+_MAX_RECORD_BYTES = 64 * 2**20
 _NUMBER_LIST = re.compile(r"\[\s*(-?[0-9][0-9.eE+-]*(?:,\s*-?[0-9][0-9.eE+-]*)*)\s*\]")
 
 
@@ -49,7 +51,7 @@ def write_json(path: str | os.PathLike[str], record: Mapping[str, Any]) -> Path:
         1000
     """
     path = Path(path)
-    text = json.dumps(_plain(record), indent=2, sort_keys=True, allow_nan=False)
+    text = json.dumps(plain(record), indent=2, sort_keys=True, allow_nan=False)
     # A list of numbers (a confusion-matrix row) reads better on one line.
     text = _NUMBER_LIST.sub(lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
     write_bytes_atomically(path, (text + "\n").encode())
@@ -66,13 +68,20 @@ def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
         The object.
 
     Raises:
-        DataFormatError: If the file is not a JSON object.
+        DataFormatError: If the file is not a JSON object, is a folder, or is longer
+            than a record can be (64 MiB).
         FileNotFoundError: If the file does not exist.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataFormatError(f"{path}: is a folder, not a JSON file.")
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as error:
+        with path.open("rb") as handle:
+            raw = handle.read(_MAX_RECORD_BYTES + 1)
+        if len(raw) > _MAX_RECORD_BYTES:
+            raise ValueError(f"longer than {_MAX_RECORD_BYTES:,} bytes")
+        record = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as error:
         raise DataFormatError(f"{path}: not a JSON file ({error}).") from None
     if not isinstance(record, dict):
         raise DataFormatError(f"{path}: expected a JSON object, found {type(record).__name__}.")
@@ -123,6 +132,11 @@ def read_history(path: str | os.PathLike[str]) -> list[dict[str, float]]:
         One dictionary per row, numbers as floats (whole numbers as ints); empty
         cells are left out. An absent file gives an empty list.
 
+    Raises:
+        DataFormatError: If the file is not such a history: not UTF-8 text, a row with
+            more cells than the header names, a ``step`` or ``epoch`` that is not a
+            whole number, or longer than a history can be (64 MiB).
+
     Example:
         >>> import tempfile, pathlib
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "history.csv"
@@ -132,22 +146,54 @@ def read_history(path: str | os.PathLike[str]) -> list[dict[str, float]]:
     path = Path(path)
     if not path.is_file():
         return []
-    rows = []
-    with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            rows.append({name: _number(value) for name, value in row.items() if value != ""})
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(_MAX_RECORD_BYTES + 1)
+        if len(raw) > _MAX_RECORD_BYTES:
+            raise ValueError(f"longer than {_MAX_RECORD_BYTES:,} bytes")
+        reader = csv.DictReader(io.StringIO(raw.decode("utf-8"), newline=""))
+        rows = [_history_row(row, reader.line_num) for row in reader]
+    except (ValueError, csv.Error) as error:
+        raise DataFormatError(f"{path}: not a training history ({error}).") from None
     return rows
 
 
-def _plain(value: Any) -> Any:
+def _history_row(row: dict[Any, str | None], line: int) -> dict[str, float]:
+    if None in row:
+        raise ValueError(f"line {line} has more cells than the header names")
+    parsed = {str(name): _number(value) for name, value in row.items() if value not in ("", None)}
+    for name in ("step", "epoch"):
+        value = parsed.get(name)
+        if name in parsed and (not isinstance(value, int) or value < 0):
+            raise ValueError(f"line {line}: {name} {value!r} is not a whole number")
+    return parsed
+
+
+def plain(value: Any) -> Any:
+    """Return ``value`` as JSON holds it: plain numbers and lists, non-finite floats as None.
+
+    NaN and infinities have no JSON form (``json.dumps`` writes ``NaN``, which JSON
+    readers refuse), so they become ``null``.
+
+    Args:
+        value: Mappings, sequences, NumPy scalars and arrays, paths, and JSON values.
+
+    Returns:
+        The value, made of dicts, lists, strings, numbers, booleans and None.
+
+    Example:
+        >>> import numpy as np
+        >>> plain({"loss": np.float32(np.nan), "counts": np.arange(3)})
+        {'loss': None, 'counts': [0, 1, 2]}
+    """
     if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
+        return {str(key): plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
+        return [plain(item) for item in value]
     if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
+        return plain(value.tolist())
     if isinstance(value, np.generic):
-        return _plain(value.item())
+        return plain(value.item())
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, float) and not math.isfinite(value):
@@ -156,7 +202,7 @@ def _plain(value: Any) -> Any:
 
 
 def _cell(value: Any) -> Any:
-    value = _plain(value)
+    value = plain(value)
     if isinstance(value, float):
         return repr(value)
     return value

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from mnistkit.errors import InvalidArgumentError, PluginError, UnknownNameError
+from mnistkit.errors import InvalidArgumentError, MnistkitError, PluginError, UnknownNameError
 
 __all__ = ["Entry", "PluginConflictWarning", "Registry", "normalize_name"]
 
@@ -294,7 +294,7 @@ class Registry(Generic[F]):
         try:
             signature = inspect.signature(factory)
         except (TypeError, ValueError):  # builtins without a signature: let them check
-            return factory(**kwargs)
+            return self._call(key, factory, kwargs)
         try:
             signature.bind(**kwargs)
         except TypeError as error:
@@ -308,7 +308,22 @@ class Registry(Generic[F]):
                 f"The {self.kind} {key!r} does not accept those arguments ({error}). "
                 f"Accepted arguments: {listed}."
             ) from None
-        return factory(**kwargs)
+        return self._call(key, factory, kwargs)
+
+    def _call(self, key: str, factory: F, kwargs: dict[str, Any]) -> Any:
+        """Call a factory; a plugin's failure becomes a :class:`PluginError` naming it."""
+        if key in self._local:
+            return factory(**kwargs)
+        try:
+            return factory(**kwargs)
+        except MnistkitError:
+            raise
+        except Exception as error:
+            plugin = self._discover()[key].entry
+            raise PluginError(
+                f"The {self.kind} {key!r} from plugin {plugin.distribution} failed: "
+                f"{type(error).__name__}: {error}"
+            ) from error
 
     def plugin_modules(self) -> set[str]:
         """Return the top-level packages of every installed plugin, without importing them."""
@@ -377,6 +392,11 @@ class Registry(Generic[F]):
         entry = plugin.entry
         try:
             factory = plugin.point.load()
+        except SystemExit as error:  # the plugin would end the program as it is imported
+            raise PluginError(
+                f"The {self.kind} {entry.name!r} from plugin {entry.distribution} could not "
+                f"be loaded from {entry.target!r}: importing it called sys.exit({error.code!r})."
+            ) from None
         except Exception as error:
             raise PluginError(
                 f"The {self.kind} {entry.name!r} from plugin {entry.distribution} could not "

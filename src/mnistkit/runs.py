@@ -27,7 +27,9 @@ import contextlib
 import math
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,10 +37,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mnistkit import checkpoints
+from mnistkit._files import remove_temporaries
 from mnistkit._lock import LOCK_FILE, claim_folder
-from mnistkit.errors import CheckpointError, DataNotFoundError
+from mnistkit.errors import (
+    CheckpointError,
+    DataFormatError,
+    DataNotFoundError,
+    MnistkitError,
+    StorageError,
+)
 from mnistkit.plan import RunPlan
 from mnistkit.records import read_history, read_json, write_history, write_json
+from mnistkit.validation import MAX_SEED
 
 if TYPE_CHECKING:
     import keras
@@ -56,6 +66,7 @@ __all__ = [
     "new_run_folder",
     "read_history",
     "read_json",
+    "read_run",
     "write_history",
     "write_json",
     "write_plots",
@@ -77,6 +88,89 @@ PLOT_FILES = {
 
 
 _RUN_NAMES = (RUN_FILE, MODEL_FILE, METRICS_FILE, CHECKPOINT_DIR)
+# Every file a run writes, for the temporary files a killed run may leave.
+_WRITTEN = (RUN_FILE, MODEL_FILE, METRICS_FILE, HISTORY_FILE, LOCK_FILE, *PLOT_FILES.values())
+
+
+def read_run(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """Return what ``run.json`` records of the run in ``folder``, every field checked.
+
+    Args:
+        folder: The run folder.
+
+    Returns:
+        The record: ``format``, ``model``, ``command``, ``settings`` (the dataset, the
+        resolved recipe, the seed...) and ``train_seconds``.
+
+    Raises:
+        DataNotFoundError: If the folder, or its ``run.json``, does not exist.
+        CheckpointError: If ``run.json`` is not a run record this version resumes: not
+            JSON, from another version, or with a field of the wrong type or range.
+
+    Example:
+        >>> import tempfile
+        >>> from mnistkit.runs import Run, read_run
+        >>> with Run.start("softmax", settings={"dataset": "mnist"}, command="",
+        ...                root=tempfile.mkdtemp()) as run:
+        ...     read_run(run.folder)["settings"]
+        {'dataset': 'mnist'}
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataNotFoundError(f"{folder}: no such run folder.")
+    path = folder / RUN_FILE
+    if not path.is_file():
+        raise DataNotFoundError(
+            f"{folder}: not a run folder (no {RUN_FILE}); `mnistkit train` writes one."
+        )
+    try:
+        record = read_json(path)
+    except (DataFormatError, OSError) as error:
+        raise CheckpointError(f"{path}: unreadable run record ({error}).") from None
+    if record.get("format") != RUN_FORMAT or not isinstance(record.get("settings"), dict):
+        raise CheckpointError(
+            f"{path} was written by another version of mnistkit (0.1.0), whose runs this "
+            "version does not resume. Finish it with that version, or start afresh."
+        )
+    problem = _record_problem(record)
+    if problem is not None:
+        raise CheckpointError(f"{path}: not a run record this version reads ({problem}).")
+    return record
+
+
+def _record_problem(record: dict[str, Any]) -> str | None:
+    from mnistkit.recipes import Recipe
+
+    settings = record["settings"]
+    checks: dict[str, tuple[Any, Callable[[Any], bool]]] = {
+        "model": (record.get("model"), lambda v: isinstance(v, str) and bool(v)),
+        "command": (record.get("command"), lambda v: isinstance(v, str)),
+        "train_seconds": (record.get("train_seconds", 0.0), _duration),
+        "dataset": (settings.get("dataset", "mnist"), lambda v: isinstance(v, str) and bool(v)),
+        "seed": (settings.get("seed"), lambda v: v is None or _whole(v, 0, MAX_SEED)),
+        "deterministic": (settings.get("deterministic", False), lambda v: isinstance(v, bool)),
+        "log_every": (settings.get("log_every"), lambda v: v is None or _whole(v, 1, 2**62)),
+        "strategy": (settings.get("strategy"), lambda v: v in (None, "mirrored", "multiworker")),
+    }
+    for name, (value, accepted) in checks.items():
+        if not accepted(value):
+            shown = repr(value) if len(repr(value)) < 60 else repr(value)[:57] + "..."
+            return f"{name} {shown}"
+    if "recipe" in settings:
+        try:
+            Recipe.from_dict(settings["recipe"])
+        except MnistkitError as error:
+            return f"recipe: {error}"
+    return None
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _duration(value: Any) -> bool:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number and 0 <= value < math.inf
 
 
 def new_run_folder(
@@ -205,6 +299,10 @@ class Run:
         self.resuming = resuming
         self._created = created
         self._lock: Path | None = claim_folder(folder)
+        self._clock: tuple[float, float] | None = None
+        # Left by a run killed while it wrote; no other run writes here now.
+        remove_temporaries(folder, _WRITTEN)
+        checkpoints.remove_leftovers(folder / CHECKPOINT_DIR)
 
     # ------------------------------------------------------------------ opening
 
@@ -240,12 +338,8 @@ class Run:
             folder, created = new_run_folder(model, root=root), True
         else:
             folder = Path(output)
-            taken = [name for name in _RUN_NAMES if (folder / name).exists()]
-            if taken:
-                raise CheckpointError(
-                    f"{folder} already holds a run ({', '.join(taken)}). Add --resume to "
-                    "continue it, or choose another --output."
-                )
+            if folder.exists() and not folder.is_dir():
+                raise CheckpointError(f"{folder} is a file, not a folder for a run.")
             created = not folder.exists()
             folder.mkdir(parents=True, exist_ok=True)
         record = {
@@ -256,6 +350,14 @@ class Run:
             "train_seconds": 0.0,
         }
         run = cls(folder, record, resuming=False, created=created)
+        # Checked once the folder is claimed: a run that started first has written by now.
+        taken = [name for name in _RUN_NAMES if (folder / name).exists()]
+        if taken:
+            run.close()
+            raise CheckpointError(
+                f"{folder} already holds a run ({', '.join(taken)}). Add --resume to "
+                "continue it, or choose another --output."
+            )
         run.save()
         return run
 
@@ -277,10 +379,10 @@ class Run:
             The run, its folder claimed.
 
         Raises:
-            DataNotFoundError: If the folder does not exist.
-            CheckpointError: If the run has finished, holds another model, was written
-                by a version this one does not resume, is being written by another run,
-                or a change is asked for.
+            DataNotFoundError: If the folder, or its ``run.json``, does not exist.
+            CheckpointError: If the run has finished, holds another model, its
+                ``run.json`` is corrupt or from a version this one does not resume, it is
+                being written by another run, or a change is asked for.
         """
         folder = Path(folder)
         if not folder.is_dir():
@@ -290,13 +392,7 @@ class Run:
                 f"The run in {folder} has finished ({METRICS_FILE} is there): there is "
                 "nothing to resume. Start a new run with another --output."
             )
-        record = read_json(folder / RUN_FILE)
-        if record.get("format") != RUN_FORMAT or not isinstance(record.get("settings"), dict):
-            raise CheckpointError(
-                f"{folder / RUN_FILE} was written by another version of mnistkit (0.1.0), "
-                "whose runs this version does not resume. Finish it with that version, or "
-                "start afresh."
-            )
+        record = read_run(folder)
         if record.get("model") != model:
             raise CheckpointError(
                 f"{folder} holds a run of the model {record.get('model')!r}, not {model!r}."
@@ -362,6 +458,32 @@ class Run:
         self.save()
         return float(self.record["train_seconds"])
 
+    @contextlib.contextmanager
+    def training_clock(self) -> Iterator[None]:
+        """Count the time spent in the block as training time.
+
+        ``run.json`` gets the total at each row :meth:`history_recorder` writes and at the
+        end of the block, so a run that is killed keeps the time it trained until its
+        last logged step.
+        """
+        self._clock = (float(self.record.get("train_seconds", 0.0)), time.perf_counter())
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(StorageError):  # the error under way is the news
+                self._tick()
+            raise
+        else:
+            self._tick()
+        finally:
+            self._clock = None
+
+    def _tick(self) -> None:
+        if self._clock is not None:
+            before, started = self._clock
+            self.record["train_seconds"] = before + time.perf_counter() - started
+            self.save()
+
     def history_recorder(self, plan: RunPlan) -> keras.callbacks.Callback:
         """Return a Keras callback that keeps ``history.csv`` as the run goes.
 
@@ -377,7 +499,7 @@ class Run:
         """
         import keras
 
-        rows = read_history(self.folder / HISTORY_FILE) if self.resuming else []
+        rows = self._history_to_continue() if self.resuming else []
         done = self.checkpoint_step() or 0
         epochs_done = done // (plan.steps_per_epoch or done + 1)
         kept = [
@@ -388,6 +510,7 @@ class Run:
         ]
         path = self.folder / HISTORY_FILE
         by_epoch = plan.log_every is None
+        tick = self._tick
 
         class HistoryFile(keras.callbacks.Callback):
             def on_log(self, step: int, logs: dict[str, float]) -> None:
@@ -395,20 +518,41 @@ class Run:
                 by_step.setdefault(step, {"step": step}).update(logs)
                 kept[:] = [by_step[key] for key in sorted(by_step)]
                 write_history(path, kept)
+                tick()
 
             def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
                 if by_epoch:
                     kept.append({"epoch": epoch + 1, **(logs or {})})
                     write_history(path, kept)
+                    tick()
 
         return HistoryFile()
+
+    def _history_to_continue(self) -> list[dict[str, float]]:
+        """The rows of ``history.csv``; an unreadable one is set aside, with a warning."""
+        path = self.folder / HISTORY_FILE
+        try:
+            return read_history(path)
+        except DataFormatError as error:
+            aside = path.with_name(f"{HISTORY_FILE}.unreadable")
+            os.replace(path, aside)
+            warnings.warn(
+                f"{error} It was moved to {aside.name}; the history goes on from the "
+                "checkpoint, without the rows before it.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return []
 
     # ------------------------------------------------------------------ the end
 
     def finish(
         self, trainer: Any, data: Any, *, dataset: str, keep_checkpoints: bool = False
     ) -> dict[str, Any]:
-        """Test the model, write ``model.keras``, ``metrics.json`` and the plots.
+        """Test the model, write ``model.keras``, the plots and ``metrics.json``.
+
+        ``metrics.json``, which marks the run as finished, comes last: a run interrupted
+        before it can be resumed, and finishes then.
 
         Args:
             trainer: The :class:`~mnistkit.Trainer` that trained the run.
@@ -453,12 +597,10 @@ class Run:
             "confusion_matrix": confusion_matrix(labels, probabilities.argmax(axis=1)),
             "command": self.command,
         }
-        write_json(self.folder / METRICS_FILE, metrics)
         try:
-            history = read_history(self.folder / HISTORY_FILE)
             written = write_plots(
                 self.folder,
-                history=history,
+                history=self._history_for_plots(),
                 images=data.test.images,
                 labels=labels,
                 probabilities=probabilities,
@@ -468,9 +610,17 @@ class Run:
             if error.name != "matplotlib":
                 raise
             plots = f"no plots: matplotlib is not installed ({INSTALL_HINT} to get them)"
+        # Last, since it marks the run finished: a run interrupted before can be resumed.
+        write_json(self.folder / METRICS_FILE, metrics)
         if not keep_checkpoints:
             shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
         return {**metrics, "plots": plots}
+
+    def _history_for_plots(self) -> list[dict[str, float]]:
+        try:
+            return read_history(self.folder / HISTORY_FILE)
+        except DataFormatError:
+            return []  # the learning curves are left out; the other plots are drawn
 
     def abandon(self) -> None:
         """Undo the start of a run that failed before it trained: remove what it made.

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import zipfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["load_model", "read_metadata", "save_model"]
 
 _METADATA = "mnistkit.json"
+# The most a JSON member of a model file may declare: a model's configuration takes
+# kilobytes (a large one, a few megabytes), mnistkit's metadata about two.
+_MEMBER_LIMITS = {"config.json": 64 * 2**20, _METADATA: 2**20}
 
 
 def save_model(
@@ -80,12 +84,19 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Raises:
         DataNotFoundError: If the file does not exist.
-        DataFormatError: If it is not a ``.keras`` archive.
+        DataFormatError: If it is not a ``.keras`` archive, or its metadata is not a
+            JSON object or declares more than 1 MiB.
     """
-    with _open_archive(Path(path)) as archive:
+    path = Path(path)
+    with _open_archive(path) as archive:
         if _METADATA not in archive.namelist():
             return {}
-        return json.loads(archive.read(_METADATA))  # type: ignore[no-any-return]
+        metadata = _read_json_member(archive, _METADATA, path)
+    if not isinstance(metadata, dict):
+        raise DataFormatError(
+            f"{path}: its {_METADATA} holds a JSON {type(metadata).__name__}, not an object."
+        )
+    return metadata
 
 
 def load_model(path: str | os.PathLike[str], *, compile: bool = True) -> keras.Model:
@@ -106,7 +117,10 @@ def load_model(path: str | os.PathLike[str], *, compile: bool = True) -> keras.M
 
     Raises:
         DataNotFoundError: If the file does not exist.
-        DataFormatError: If the file is not a readable ``.keras`` model.
+        DataFormatError: If the file is not a readable ``.keras`` model, or a member
+            of the archive declares more than it may hold (64 MiB for the model's
+            configuration, 1 MiB for the metadata), or the model uses a layer that
+            safe mode refuses (a ``Lambda`` layer's Python code).
         PluginError: If the model needs a plugin module that fails to import.
 
     Example:
@@ -119,10 +133,10 @@ def load_model(path: str | os.PathLike[str], *, compile: bool = True) -> keras.M
     """
     path = Path(path)
     with _open_archive(path) as archive:
-        try:
-            config = json.loads(archive.read("config.json"))
-        except (KeyError, ValueError) as error:
-            raise DataFormatError(f"{path}: not a Keras model file ({error}).") from None
+        if "config.json" not in archive.namelist():
+            raise DataFormatError(f"{path}: not a Keras model file (no config.json in it).")
+        config = _read_json_member(archive, "config.json", path)
+    read_metadata(path)  # a broken one is refused before Keras loads
     import keras
 
     import mnistkit.layers  # noqa: F401  (registers mnistkit's layers with Keras)
@@ -155,12 +169,33 @@ def _with_saved_info(model: keras.Model, metadata: dict[str, Any], *, compile: b
 
 
 def _open_archive(path: Path) -> zipfile.ZipFile:
+    if path.is_dir():
+        raise DataFormatError(f"{path}: is a folder, not a .keras model file.")
     if not path.is_file():
         raise DataNotFoundError(f"{path}: no such model file.")
     try:
         return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as error:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
         raise DataFormatError(f"{path}: not a .keras model file ({error}).") from None
+
+
+def _read_json_member(archive: zipfile.ZipFile, name: str, path: Path) -> Any:
+    """Read a JSON member of the archive, refused by its declared size before it is read.
+
+    A zip member cannot inflate past the size the archive declares for it, so a small
+    file that would inflate to gigabytes is refused at once.
+    """
+    limit = _MEMBER_LIMITS[name]
+    info = archive.getinfo(name)
+    if info.file_size > limit:
+        raise DataFormatError(
+            f"{path}: its {name} declares {info.file_size:,} bytes, more than the "
+            f"{limit:,} it may hold."
+        )
+    try:
+        return json.loads(archive.read(info))
+    except (ValueError, RecursionError, OSError, zipfile.BadZipFile, zlib.error) as error:
+        raise DataFormatError(f"{path}: its {name} is not valid JSON ({error}).") from None
 
 
 def _custom_modules(config: Any) -> set[str]:

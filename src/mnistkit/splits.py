@@ -15,6 +15,7 @@ import numpy as np
 
 from mnistkit.errors import InvalidArgumentError
 from mnistkit.mnist_files import NUM_CLASSES, check_images, check_labels
+from mnistkit.validation import check_bool, check_seed
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -39,7 +40,8 @@ class Split:
         seed: Seed of the shuffling that :meth:`next_batch` does; ``None`` draws one.
 
     Raises:
-        InvalidArgumentError: If images and labels differ in number.
+        InvalidArgumentError: If images and labels differ in number, or ``seed`` is not
+            a seed (an integer from 0 to 2**32 - 1).
 
     Example:
         >>> import numpy as np
@@ -50,6 +52,8 @@ class Split:
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, *, seed: int | None = None) -> None:
+        if seed is not None:
+            check_seed(seed)
         if len(images) != len(labels):
             raise InvalidArgumentError(
                 f"Images and labels differ in number: {len(images)} images, {len(labels)} labels."
@@ -272,7 +276,8 @@ class Datasets:
         Raises:
             DataFormatError: If the arrays have the wrong shapes or types, counts that
                 differ, or labels outside 0..9.
-            InvalidArgumentError: If ``validation_size`` is out of range.
+            InvalidArgumentError: If ``validation_size`` is out of range, ``one_hot`` or
+                ``flatten`` is not a boolean, or ``seed`` is not a seed.
 
         Example:
             >>> import numpy as np
@@ -282,6 +287,8 @@ class Datasets:
             >>> data.train.images.shape, data.validation.labels.shape
             ((4, 28, 28, 1), (2, 10))
         """
+        check_bool(one_hot, "one_hot")
+        check_bool(flatten, "flatten")
         check_images(x_train, "x_train", source)
         check_images(x_test, "x_test", source)
         check_labels(y_train, len(x_train), "y_train", source)
@@ -297,7 +304,7 @@ class Datasets:
             )
         seeds: list[int | None] = [None, None, None]
         if seed is not None:
-            seeds = [int(s) for s in np.random.SeedSequence(seed).generate_state(3)]
+            seeds = [int(s) for s in np.random.SeedSequence(check_seed(seed)).generate_state(3)]
 
         def make(images: np.ndarray, labels: np.ndarray, split_seed: int | None) -> Split:
             shape = (-1, 784) if flatten else (-1, *IMAGE_SHAPE)

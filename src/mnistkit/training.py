@@ -28,6 +28,7 @@ from mnistkit._callbacks import (
     Monitor,
     RunHistory,
     StepClock,
+    optimizer_record,
     watches_steps,
 )
 from mnistkit._sources import EVALUATION_BATCH, DataSource, data_source
@@ -276,6 +277,7 @@ class Trainer:
                     "batch_size": recipe.batch_size,
                     "total_steps": plan.total_steps,
                     "data_checksum": source.checksum(),
+                    **optimizer_record(engine.optimizer),
                 },
                 every=plan.checkpoint_every or checkpoint_every,
                 strategy=self.strategy,

@@ -21,12 +21,14 @@ import warnings
 from collections.abc import Sequence
 from typing import TextIO
 
+from mnistkit._signals import Terminated, terminate_as_interrupt
 from mnistkit._version import __version__
 from mnistkit.cli._parser import (
     DEBUG_VARIABLE,
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     PROG,
     Formatter,
     Parser,
@@ -113,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         The exit status, 0 on success, 1 on a failure, 2 on a wrong command line, 130
-        when interrupted.
+        when interrupted (Ctrl-C), 143 when terminated (SIGTERM, which is taken as an
+        interrupt: a training run saves its checkpoint).
 
     Example:
         >>> main(["models", "soft*"])  # doctest: +NORMALIZE_WHITESPACE
@@ -125,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Before anything imports TensorFlow: keep its C++ start-up chatter off the screen.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     debug = os.environ.get(DEBUG_VARIABLE, "").strip().lower() not in ("", "0", "false", "no")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), terminate_as_interrupt():
         warnings.showwarning = _show_warning
         try:
             args = build_parser().parse_args(argv)
@@ -135,9 +138,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return status
         except SystemExit as stop:  # --help, --version, and usage errors
             return stop.code if isinstance(stop.code, int) else EXIT_OK
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             if debug:
                 traceback.print_exc()
+            if isinstance(interrupt, Terminated):
+                print(f"{PROG}: terminated", file=sys.stderr)
+                return EXIT_TERMINATED
             print(f"{PROG}: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
         except (MnistkitError, OSError) as error:
@@ -162,7 +168,13 @@ def _show_warning(
     file: TextIO | None = None,
     line: str | None = None,
 ) -> None:
-    if issubclass(category, PluginConflictWarning):
+    if issubclass(category, PluginConflictWarning) or _in_package(filename):
         print(f"{PROG}: warning: {message}", file=sys.stderr)
     else:
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def _in_package(filename: str) -> bool:
+    """Whether a warning was raised from mnistkit's own code (a message for the user)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.abspath(filename).startswith(package + os.sep)

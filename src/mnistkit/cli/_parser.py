@@ -15,8 +15,9 @@ from mnistkit.registry import Entry
 
 PROG = "mnistkit"
 
-#: Exit statuses: success, a failure, a wrong command line, an interrupt (128 + SIGINT).
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: Exit statuses: success, a failure, a wrong command line, an interrupt (128 + SIGINT),
+#: a termination (128 + SIGTERM).
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 DEBUG_VARIABLE = "MNISTKIT_DEBUG"
 

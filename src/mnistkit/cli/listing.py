@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 from typing import Any
 
-from mnistkit.cli._parser import EXIT_OK, add_command
+from mnistkit.cli._parser import EXIT_FAILURE, EXIT_OK, PROG, add_command
 from mnistkit.datasets import describe_datasets
+from mnistkit.errors import MnistkitError
 from mnistkit.models import describe_models, model_recipes
+from mnistkit.records import plain
 from mnistkit.registry import Entry
 
 _MODELS_EPILOG = """\
@@ -43,7 +46,8 @@ def add_parser(commands: Any, name: str) -> None:
         parser.add_argument(
             "--recipes",
             action="store_true",
-            help="show each model's training recipes too (imports the plugins that define them)",
+            help="show each model's training recipes too (imports the plugins that define "
+            "them; a plugin that fails is reported, the others listed, and the exit status is 1)",
         )
     else:
         parser = add_command(
@@ -71,26 +75,44 @@ def _add_listing(parser: argparse.ArgumentParser) -> None:
 
 def _models(args: argparse.Namespace) -> int:
     entries = describe_models(args.pattern)
-    recipes = {entry.name: model_recipes(entry.name) for entry in entries} if args.recipes else {}
+    recipes, broken = _recipes(entries) if args.recipes else ({}, {})
     if args.json:
         records = [_entry_record(entry) for entry in entries]
         for record in records:
             if args.recipes:
                 record["recipes"] = {
-                    name: recipe.as_dict() for name, recipe in recipes[record["name"]].items()
+                    name: recipe.as_dict()
+                    for name, recipe in recipes.get(record["name"], {}).items()
                 }
+            if record["name"] in broken:
+                record["error"] = broken[record["name"]]
         print_json(records)
-        return EXIT_OK
-    _print_entries(entries, "models", args.pattern)
-    for entry in entries if args.recipes else []:
-        print(f"\n{entry.name} recipes:")
-        if not recipes[entry.name]:
-            print("  (none: the Trainer's generic settings, Adam at 0.001, one epoch of 32)")
-        for name, recipe in sorted(recipes[entry.name].items()):
-            print(f"  {name}: {recipe.describe()}")
-            if recipe.summary:
-                print(f"    {recipe.summary}")
-    return EXIT_OK
+    else:
+        _print_entries(entries, "models", args.pattern)
+        for entry in entries if args.recipes else []:
+            print(f"\n{entry.name} recipes:")
+            if entry.name in broken:
+                print("  (unknown: its plugin failed to load)")
+            elif not recipes[entry.name]:
+                print("  (none: the Trainer's generic settings, Adam at 0.001, one epoch of 32)")
+            for name, recipe in sorted(recipes.get(entry.name, {}).items()):
+                print(f"  {name}: {recipe.describe()}")
+                if recipe.summary:
+                    print(f"    {recipe.summary}")
+    for message in broken.values():
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+    return EXIT_FAILURE if broken else EXIT_OK
+
+
+def _recipes(entries: Sequence[Entry]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each model's recipes; a plugin that fails to load is set aside with its error."""
+    recipes, broken = {}, {}
+    for entry in entries:
+        try:
+            recipes[entry.name] = model_recipes(entry.name)
+        except MnistkitError as error:
+            broken[entry.name] = str(error)
+    return recipes, broken
 
 
 def _datasets(args: argparse.Namespace) -> int:
@@ -128,5 +150,5 @@ def _print_entries(entries: Sequence[Entry], kind: str, pattern: str | None) -> 
 
 
 def print_json(value: Any) -> None:
-    """Print a value as indented JSON."""
-    print(json.dumps(value, indent=2))
+    """Print a value as indented JSON, non-finite numbers as ``null`` (JSON has no NaN)."""
+    print(json.dumps(plain(value), indent=2, allow_nan=False))

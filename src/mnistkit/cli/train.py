@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shlex
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+from mnistkit._cluster import WORKER_TIMEOUT, read_tf_config
+from mnistkit._files import restate
+from mnistkit._signals import Terminated
 from mnistkit.cli._models import load_data
 from mnistkit.cli._parser import (
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     PROG,
     add_command,
     join,
@@ -30,10 +34,10 @@ from mnistkit.cli._parser import (
 )
 from mnistkit.cli._tensorflow import import_tensorflow
 from mnistkit.datasets import DATASETS
-from mnistkit.errors import InvalidArgumentError
+from mnistkit.errors import InvalidArgumentError, StorageError
 from mnistkit.models import MODELS, model_recipes
 from mnistkit.recipes import OPTIMIZERS, OVERRIDABLE, PRECISIONS, Recipe, resolve_recipe
-from mnistkit.runs import CHECKPOINT_DIR, RUN_FILE, Run
+from mnistkit.runs import CHECKPOINT_DIR, Run, read_run
 from mnistkit.validation import (
     check_bool,
     check_one_of,
@@ -191,6 +195,13 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "running the same command with an --output folder they all reach. --batch-size "
         "stays the global batch, split among the devices",
     )
+    run_folder.add_argument(
+        "--worker-timeout",
+        type=option_type(float, check_positive_float, "worker_timeout"),
+        metavar="SECONDS",
+        help=f"with --strategy multiworker, how long to wait for the other workers to come "
+        f"up (default: {WORKER_TIMEOUT:g}); the wait says whom it waits for",
+    )
 
 
 def _folder(text: str) -> Path:
@@ -208,6 +219,8 @@ def run(args: argparse.Namespace) -> int:
         usage_error(args, "argument --resume: needs --output DIR, the folder of the run")
     if args.strategy == "multiworker" and args.output is None:
         usage_error(args, "argument --strategy: multiworker needs --output DIR, on every worker")
+    if args.worker_timeout is not None and args.strategy != "multiworker":
+        usage_error(args, "argument --worker-timeout: only with --strategy multiworker")
     recipes = model_recipes(args.model)  # a plugin that fails to load fails here, at once
     if args.recipe is not None and args.recipe not in recipes:
         known = join(sorted(recipes)) or "none"
@@ -231,13 +244,36 @@ def run(args: argparse.Namespace) -> int:
         resume_command = _command_line(args, the_run.folder, resume=True)
         try:
             return _train(args, the_run, strategy, checkpoint_dir)
-        except KeyboardInterrupt:
-            print(f"{PROG}: interrupted; resume the run in {the_run.folder} with:\n"
-                  f"  {resume_command}", file=sys.stderr)  # fmt: skip
-            return EXIT_INTERRUPTED
+        except KeyboardInterrupt as interrupt:
+            terminated = isinstance(interrupt, Terminated)
+            print(f"{PROG}: {'terminated' if terminated else 'interrupted'}; resume the run "
+                  f"in {the_run.folder} with:\n  {resume_command}", file=sys.stderr)  # fmt: skip
+            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+        except StorageError as error:
+            the_run.abandon()
+            said = error.filename is not None and Path(error.filename).parent == checkpoint_dir
+            where = "" if said else f" {_last_checkpoint(checkpoint_dir)}"
+            raise restate(
+                error, f"{error}{where} Free some space, then resume it with: {resume_command}"
+            ) from error
         except Exception:
             the_run.abandon()  # removes only what it made, and only if nothing was trained
             raise
+
+
+def _last_checkpoint(checkpoint_dir: Path) -> str:
+    """Where the run's last good checkpoint is, in words, as it is on disk."""
+    from mnistkit import checkpoints
+    from mnistkit.errors import CheckpointError
+
+    try:
+        step = checkpoints.read_state(checkpoint_dir)["step"] if checkpoints.exists(
+            checkpoint_dir) else None  # fmt: skip
+    except CheckpointError:
+        step = None
+    if step is None:
+        return f"No checkpoint is saved in {checkpoint_dir} yet."
+    return f"The last good checkpoint (step {step}) is in {checkpoint_dir}."
 
 
 def _open_run(args: argparse.Namespace, recipes: Any) -> Run:
@@ -273,10 +309,8 @@ def _fresh_settings(args: argparse.Namespace, recipes: Any) -> dict[str, Any]:
 
 
 def _worker_settings(args: argparse.Namespace, recipes: Any) -> dict[str, Any]:
-    from mnistkit.records import read_json
-
     if args.resume:
-        settings: dict[str, Any] = read_json(Path(args.output) / RUN_FILE)["settings"]
+        settings: dict[str, Any] = read_run(args.output)["settings"]
         return settings
     return _fresh_settings(args, recipes)
 
@@ -315,6 +349,10 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any, checkpoint_dir
         strategy=strategy,
         deterministic=deterministic,
     )
+    if settings["recipe"].get("keep_prob") != trainer.recipe.keep_prob:
+        the_run.abandon()
+        usage_error(args, f"argument --keep-prob: the model {args.model!r} has no dropout "
+                    "layer, so a keep probability does not apply")  # fmt: skip
     plan = trainer.plan(data.train, log_every=settings["log_every"])
     if settings["log_every"] is None and recipe.steps is not None:
         plan = trainer.plan(data.train, log_every=RunPlan.default_log_every(plan.total_steps))
@@ -330,8 +368,7 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any, checkpoint_dir
         f"Run folder: {the_run.folder}{' (resuming)' if resume else ''}",
         flush=True,
     )
-    started = time.perf_counter()
-    try:
+    with the_run.training_clock():
         trainer.fit(
             data.train,
             validation_data=data.validation if data.validation.num_examples else None,
@@ -341,8 +378,7 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any, checkpoint_dir
             resume=resume,
             verbose=1 if sys.stdout.isatty() else 2,
         )
-    finally:
-        seconds = the_run.add_train_seconds(time.perf_counter() - started)
+    seconds = float(the_run.record["train_seconds"])
     results = the_run.finish(
         trainer, data, dataset=settings["dataset"], keep_checkpoints=args.keep_checkpoints
     )
@@ -364,13 +400,20 @@ def _make_strategy(args: argparse.Namespace) -> Any:
     """
     if args.strategy is None:
         return None
-    import_tensorflow(debug=args.debug)
-    from mnistkit.distribute import make_strategy
-
+    timeout = WORKER_TIMEOUT if args.worker_timeout is None else args.worker_timeout
     try:
-        return make_strategy(args.strategy)
+        if args.strategy == "multiworker":  # before TensorFlow loads, to say it at once
+            read_tf_config(os.environ.get("TF_CONFIG", ""))
+        import_tensorflow(debug=args.debug)
+        from mnistkit.distribute import make_strategy
+
+        return make_strategy(args.strategy, timeout=timeout, report=_say)
     except InvalidArgumentError as error:
         usage_error(args, f"argument --strategy: {error}")
+
+
+def _say(line: str) -> None:
+    print(f"{PROG}: {line}", file=sys.stderr, flush=True)
 
 
 def _command_line(args: argparse.Namespace, folder: Path | None, *, resume: bool) -> str:
