@@ -358,7 +358,11 @@ class Run:
                 f"{folder} already holds a run ({', '.join(taken)}). Add --resume to "
                 "continue it, or choose another --output."
             )
-        run.save()
+        try:
+            run.save()
+        except BaseException:
+            run.abandon()
+            raise
         return run
 
     @classmethod
@@ -626,16 +630,17 @@ class Run:
         """Undo the start of a run that failed before it trained: remove what it made.
 
         Only what this run created goes, and only if training wrote nothing: its
-        ``run.json`` and, if this run made the folder, the folder. A resumed run, or one
-        with a history or a checkpoint, is left as it is.
+        ``run.json`` and, if this run made the folder and nothing else is in it, the
+        folder. A resumed run, or one with a history or a checkpoint, is left as it is;
+        so is anything else in the folder.
         """
         self.close()
-        left = {path.name for path in self.folder.iterdir()} if self.folder.is_dir() else set()
-        if self.resuming or left - {RUN_FILE}:
+        trained = [name for name in (*_WRITTEN, CHECKPOINT_DIR) if name != RUN_FILE]
+        if self.resuming or any((self.folder / name).exists() for name in trained):
             return
         (self.folder / RUN_FILE).unlink(missing_ok=True)
         if self._created:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):  # not empty, or gone: leave it
                 self.folder.rmdir()
 
     def close(self) -> None:
