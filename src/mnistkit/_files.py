@@ -139,3 +139,21 @@ def remove_temporaries(folder: Path, names: Iterable[str]) -> list[Path]:
                     path.unlink()
                     removed.append(path)
     return removed
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """Return the bytes of ``path``, or raise ``ValueError`` if it holds more than ``limit``.
+
+    Memory follows the file's size, not the limit.
+
+    Raises:
+        ValueError: If the file is longer than ``limit`` bytes.
+        OSError: If the file cannot be read.
+    """
+    with path.open("rb") as handle:
+        if os.fstat(handle.fileno()).st_size > limit:
+            raise ValueError(f"longer than {limit:,} bytes")
+        raw = handle.read()
+    if len(raw) > limit:
+        raise ValueError(f"longer than {limit:,} bytes")
+    return raw

@@ -25,7 +25,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mnistkit._files import atomic_path, remove_temporaries, write_bytes_atomically
+from mnistkit._files import (
+    atomic_path,
+    read_bounded,
+    remove_temporaries,
+    write_bytes_atomically,
+)
 from mnistkit.errors import CheckpointError, StorageError
 from mnistkit.validation import MAX_SEED
 
@@ -97,11 +102,7 @@ def read_state(directory: str | Path) -> dict[str, Any]:
             "Start the run without resume=True (--resume)."
         )
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(_MAX_STATE_BYTES + 1)
-        if len(raw) > _MAX_STATE_BYTES:
-            raise ValueError(f"longer than {_MAX_STATE_BYTES:,} bytes")
-        state = json.loads(raw)
+        state = json.loads(read_bounded(path, _MAX_STATE_BYTES))
     except (OSError, ValueError, RecursionError) as error:
         raise CheckpointError(f"{path}: corrupt checkpoint state ({error}).") from None
     problem = _state_problem(state)

@@ -38,7 +38,7 @@ _TYPES: dict[int, np.dtype] = {
 }
 _CODES = {dtype.newbyteorder("="): code for code, dtype in _TYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
-_CHUNK = 16 * 2**20
+_CHUNK = 2**20
 
 
 def read_idx(

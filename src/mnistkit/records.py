@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mnistkit._files import write_bytes_atomically
+from mnistkit._files import read_bounded, write_bytes_atomically
 from mnistkit.errors import DataFormatError
 
 __all__ = ["plain", "read_history", "read_json", "write_history", "write_json"]
@@ -76,11 +76,7 @@ def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     if path.is_dir():
         raise DataFormatError(f"{path}: is a folder, not a JSON file.")
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(_MAX_RECORD_BYTES + 1)
-        if len(raw) > _MAX_RECORD_BYTES:
-            raise ValueError(f"longer than {_MAX_RECORD_BYTES:,} bytes")
-        record = json.loads(raw.decode("utf-8"))
+        record = json.loads(read_bounded(path, _MAX_RECORD_BYTES).decode("utf-8"))
     except (ValueError, RecursionError) as error:
         raise DataFormatError(f"{path}: not a JSON file ({error}).") from None
     if not isinstance(record, dict):
@@ -147,10 +143,7 @@ def read_history(path: str | os.PathLike[str]) -> list[dict[str, float]]:
     if not path.is_file():
         return []
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(_MAX_RECORD_BYTES + 1)
-        if len(raw) > _MAX_RECORD_BYTES:
-            raise ValueError(f"longer than {_MAX_RECORD_BYTES:,} bytes")
+        raw = read_bounded(path, _MAX_RECORD_BYTES)
         reader = csv.DictReader(io.StringIO(raw.decode("utf-8"), newline=""))
         rows = [_history_row(row, reader.line_num) for row in reader]
     except (ValueError, csv.Error) as error:
