@@ -84,8 +84,12 @@ def read_tf_config(text: str) -> Cluster:
         raise _bad("`cluster` and `task` must be JSON objects", text)
     tasks: dict[str, str] = {}
     for job, addresses in cluster.items():
-        if not isinstance(addresses, list) or not all(map(_is_address, addresses)):
+        if not isinstance(addresses, list):
             raise _bad(f'the job {job!r} must list addresses as "host:port"', text)
+        wrong = [address for address in addresses if not _is_address(address)]
+        if wrong:
+            raise _bad(f'{wrong[0]!r} is not an address "host:port" with a port from 1 '
+                       "to 65535", text)  # fmt: skip
         if job in _TRAINING_JOBS:
             tasks.update({f"{job} {index}": address for index, address in enumerate(addresses)})
     kind, index = task.get("type"), task.get("index")

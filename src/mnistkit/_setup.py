@@ -71,8 +71,23 @@ def identify(model: Any) -> tuple[str | None, Any]:
             "Invalid value for argument `model`. Expected a keras.Model or a registered "
             f"model name. Received: model={type(model).__name__}"
         )
+    check_one_output(model)
     info = model_info(model)
     return (None if info is None else info.name), info
+
+
+def check_one_output(model: keras.Model, name: str = "model") -> None:
+    """Raise unless ``model`` has one input (images) and one output (class scores)."""
+    try:
+        inputs, outputs = list(model.inputs), list(model.outputs)
+    except (AttributeError, ValueError):  # a subclassed model, not yet called: no graph
+        return
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise InvalidArgumentError(
+            f"Invalid value for argument `{name}`. Expected a model with one input of images "
+            f"and one output of class scores. Received: a model {model.name!r} with "
+            f"{len(inputs)} inputs and {len(outputs)} outputs"
+        )
 
 
 def check_policy(model: keras.Model, precision: str | None) -> str:
@@ -225,6 +240,13 @@ def plan_run(
                 "`log_every` needs arrays or a Split: it measures the batch about to be "
                 "trained on, which a tf.data.Dataset cannot give back."
             )
+    examples = source.steps_per_epoch(1)  # arrays: their count; a dataset: its batches
+    is_arrays = source.batch_at(batch_size=1, seed=0, step=0) is not None
+    if examples is not None and is_arrays and recipe.batch_size > examples:
+        # Each batch would hold the data many times over (and take its memory as often).
+        raise invalid(
+            "batch_size", f"at most the {examples:,} training examples", recipe.batch_size
+        )
     if recipe.shift and len(model.input_shape) != 4:
         raise InvalidArgumentError(
             f"The recipe shifts images by up to {recipe.shift} pixels, which needs a "

@@ -125,9 +125,10 @@ def load_dataset(name: str, /, **options: Any) -> Datasets:
     loaded = DATASETS.create(name, **options)
     if not isinstance(loaded, Datasets):
         entry = DATASETS.entry(name)
+        where = f" from plugin {entry.distribution}" if entry.distribution else ""
         raise InvalidTypeError(
-            f"The dataset {entry.name!r} ({entry.source}) returned a {type(loaded).__name__}, "
-            "not a Datasets; a data loader returns Datasets.from_arrays(...)."
+            f"The dataset {entry.name!r}{where} returned a {type(loaded).__name__}, not a "
+            "Datasets; a data loader returns Datasets.from_arrays(...)."
         )
     return loaded
 

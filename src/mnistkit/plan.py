@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from mnistkit.errors import InvalidArgumentError
 from mnistkit.validation import check_non_negative_int, check_positive_int
 
-__all__ = ["LARGE_STEP", "MAX_STEPS_PER_CALL", "RunPlan"]
+__all__ = ["LARGE_STEP", "MAX_STEPS", "MAX_STEPS_PER_CALL", "RunPlan"]
 
 #: The most steps one call into TensorFlow runs. Softmax regression trains about 1.8
 #: times as fast from 10 on and no faster past it; Ctrl-C waits for the call under way.
 MAX_STEPS_PER_CALL = 10
+#: The most steps a run may have: far past any real run, and within what every step
+#: counter (Keras's, TensorFlow's, the data stream's) holds.
+MAX_STEPS = 2**31 - 1
 
 #: Parameters times batch size from which a step runs alone in its call, since its
 #: arithmetic dwarfs the overhead; the deep CNN (3.3 million parameters, batches of 50)
@@ -96,7 +99,8 @@ class RunPlan:
 
         Raises:
             InvalidArgumentError: If both or neither length is given, a value is out of
-                range, or ``epochs`` is given for data of unknown length.
+                range, the run would have more than :data:`MAX_STEPS` steps, or
+                ``epochs`` is given for data of unknown length.
         """
         if (steps is None) == (epochs is None):
             raise InvalidArgumentError(
@@ -111,6 +115,11 @@ class RunPlan:
             total = check_positive_int(epochs, "epochs") * steps_per_epoch
         else:
             total = check_positive_int(steps, "steps")
+        if total > MAX_STEPS:
+            raise InvalidArgumentError(
+                f"A run of {total:,} steps is longer than the {MAX_STEPS:,} steps a run may "
+                f"have. Received: steps={steps}, epochs={epochs}"
+            )
         return cls(total, steps_per_epoch, start_step, log_every, checkpoint_every)
 
     @staticmethod

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mnistkit._setup import check_one_output
 from mnistkit._sources import shape_images, to_arrays
 from mnistkit.errors import InvalidArgumentError
 from mnistkit.layers import dropout_layers, get_keep_prob, mc_dropout
@@ -63,6 +64,8 @@ class Predictor:
                 "Invalid value for argument `models`. Expected a keras.Model or a non-empty "
                 f"sequence of them. Received: models={models!r}"
             )
+        for model in listed:
+            check_one_output(model, "models")
         if output is not None:
             check_one_of(output, "output", ("logits", "probabilities"))
         shapes = {tuple(int(d) for d in model.input_shape[1:]) for model in listed}

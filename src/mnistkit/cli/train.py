@@ -34,10 +34,10 @@ from mnistkit.cli._parser import (
 )
 from mnistkit.cli._tensorflow import import_tensorflow
 from mnistkit.datasets import DATASETS
-from mnistkit.errors import InvalidArgumentError, StorageError
+from mnistkit.errors import DataFormatError, InvalidArgumentError, StorageError
 from mnistkit.models import MODELS, model_recipes
 from mnistkit.recipes import OPTIMIZERS, OVERRIDABLE, PRECISIONS, Recipe, resolve_recipe
-from mnistkit.runs import CHECKPOINT_DIR, Run, read_run
+from mnistkit.runs import CHECKPOINT_DIR, RUN_FILE, Run, read_run
 from mnistkit.validation import (
     check_bool,
     check_one_of,
@@ -251,6 +251,8 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
         except StorageError as error:
             the_run.abandon()
+            if not (the_run.folder / RUN_FILE).exists():  # nothing was trained: start again
+                raise restate(error, f"{error} Free some space, then run it again.") from error
             said = error.filename is not None and Path(error.filename).parent == checkpoint_dir
             where = "" if said else f" {_last_checkpoint(checkpoint_dir)}"
             raise restate(
@@ -340,6 +342,12 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any, checkpoint_dir
 
     settings = the_run.settings
     data = load_data(settings["dataset"])
+    for split in ("train", "test"):
+        if not getattr(data, split).num_examples:
+            raise DataFormatError(
+                f"The dataset {settings['dataset']!r} has no {split} images: a run trains on "
+                "the first split and tests the model on the other."
+            )
     recipe = Recipe.from_dict(settings["recipe"])
     deterministic = check_bool(settings["deterministic"], "deterministic")
     trainer = Trainer(
