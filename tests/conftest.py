@@ -1,8 +1,10 @@
-"""Fixtures shared by the test modules: the embedded MNIST arrays, read once."""
+"""Fixtures shared by the test modules: the embedded MNIST arrays, read once; Ctrl-C."""
 
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -26,3 +28,20 @@ def small_arrays(mnist_arrays: Arrays) -> Arrays:
     """The first 100 training and 50 test images and labels of the embedded MNIST."""
     x_train, y_train, x_test, y_test = mnist_arrays
     return x_train[:100].copy(), y_train[:100].copy(), x_test[:50].copy(), y_test[:50].copy()
+
+
+@pytest.fixture
+def default_sigint() -> Iterator[None]:
+    """Ctrl-C raises ``KeyboardInterrupt`` during the test, here and in the processes it starts.
+
+    A runner started with SIGINT ignored (``tox &`` in a script, ``nohup``) passes the
+    ignored disposition on, and Python then leaves it ignored at start-up. Installing
+    Python's handler here undoes that in this process; a process the test starts gets
+    SIGINT's default action back at ``exec``, as it does for every caught signal, so its
+    Python installs its own handler too. The previous handler comes back afterwards.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

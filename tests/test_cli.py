@@ -364,6 +364,7 @@ def test_unknown_optimizer_is_a_usage_error_before_tensorflow_loads(tmp_path: Pa
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("default_sigint")
 def test_interrupted_train_exits_130_and_resumes_to_the_end(tmp_path: Path) -> None:
     folder = tmp_path / "run"
     command = ["train", "softmax", "--steps", "3000", "--batch-size", "50", "--log-every", "500"]
