@@ -126,12 +126,7 @@ def test_quiet_tensorflow_still_shows_real_errors(unquiet_stderr: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("switch", "env"),
-    [("quiet_tensorflow(debug=True)", {}), ("quiet_tensorflow()", {DEBUG_VARIABLE: "1"})],
-)
-def test_debug_shows_everything(unquiet_stderr: str, switch: str, env: dict[str, str]) -> None:
-    code = f"import mnistkit; from mnistkit.quiet import quiet_tensorflow; {switch}; {USE_KERAS}"
-    stderr = run_python(code, **env)
+def test_debug_shows_everything(unquiet_stderr: str) -> None:
+    stderr = run_python(f"import mnistkit; {QUIET}; {USE_KERAS}", **{DEBUG_VARIABLE: "1"})
 
     assert sources(stderr) == sources(unquiet_stderr)
