@@ -84,6 +84,8 @@ def test_the_level_hides_what_tensorflow_would_hide() -> None:
 
     assert [is_tensorflow_noise(warning, level=n) for n in range(4)] == [0, 0, 1, 1]
     assert [is_tensorflow_noise(info, level=n) for n in range(4)] == [0, 1, 1, 1]
+    continued = "To enable the following instructions: AVX2 FMA, in other operations"
+    assert [is_tensorflow_noise(continued, level=n) for n in range(4)] == [0, 1, 1, 1]
 
 
 def test_cuinit_failure_is_an_error_where_there_is_a_driver() -> None:

@@ -44,10 +44,11 @@ def is_tensorflow_noise(line: str, *, level: int = 1, gpu_driver: bool = False) 
     """Tell whether a line TensorFlow writes to stderr as it loads is known noise.
 
     Noise is absl's banner; a log line below ``level`` (as ``TF_CPP_MIN_LOG_LEVEL``
-    counts: 0 INFO, 1 WARNING, 2 ERROR, 3 FATAL); a ``cudart_stub`` line, about the
-    CUDA runtime's absence; and, where there is no NVIDIA driver, the ERROR line
-    ``failed call to cuInit``. Anything else is not noise: other warnings and errors,
-    Python's own warnings and tracebacks.
+    counts: 0 INFO, 1 WARNING, 2 ERROR, 3 FATAL), with the unprefixed second line of
+    the INFO message about CPU instructions; a ``cudart_stub`` line, about the CUDA
+    runtime's absence; and, where there is no NVIDIA driver, the ERROR line ``failed
+    call to cuInit``. Anything else is not noise: other warnings and errors, Python's
+    own warnings and tracebacks.
 
     Args:
         line: One line, with or without its line break.
@@ -68,8 +69,10 @@ def is_tensorflow_noise(line: str, *, level: int = 1, gpu_driver: bool = False) 
         >>> is_tensorflow_noise(f"E{stamp} bfc_allocator.cc:485] Allocator ran out of memory")
         False
     """
-    if line.startswith((_ABSL_BANNER, _CPU_FEATURES_CONTINUED)):
+    if line.startswith(_ABSL_BANNER):
         return True
+    if line.startswith(_CPU_FEATURES_CONTINUED):
+        return level > _SEVERITY["I"]  # goes with the INFO line above it
     match = _ABSL_LINE.match(line)
     if match is None:
         return False
