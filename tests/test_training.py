@@ -160,6 +160,7 @@ class CtrlC(keras.callbacks.Callback):
         self.finished.append(step)
 
 
+@pytest.mark.usefixtures("default_sigint")
 def test_ctrl_c_lets_the_step_under_way_finish_and_saves_it(data, tmp_path) -> None:
     ctrl_c = CtrlC(5)
     with pytest.raises(KeyboardInterrupt):
@@ -171,6 +172,7 @@ def test_ctrl_c_lets_the_step_under_way_finish_and_saves_it(data, tmp_path) -> N
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+@pytest.mark.usefixtures("default_sigint")
 def test_ctrl_c_in_the_last_step_still_interrupts(data, tmp_path) -> None:
     with pytest.raises(KeyboardInterrupt):
         Trainer(small_dropout_model(), seed=14).fit(
@@ -179,6 +181,7 @@ def test_ctrl_c_in_the_last_step_still_interrupts(data, tmp_path) -> None:
     assert read_state(tmp_path)["step"] == 4
 
 
+@pytest.mark.usefixtures("default_sigint")
 def test_a_second_ctrl_c_interrupts_at_once(data) -> None:
     ctrl_c = CtrlC(3, 3)
     with pytest.raises(KeyboardInterrupt):

@@ -3,7 +3,8 @@
 Importing mnistkit is fast: Keras and TensorFlow are imported when a model is built,
 trained or loaded, not before. Whoever imports Keras first, mnistkit's layers are then
 registered with it, so ``keras.saving.load_model`` reads mnistkit's models once
-``mnistkit`` is imported.
+``mnistkit`` is imported. When mnistkit is the one to import TensorFlow, it holds back
+TensorFlow's start-up log (see :mod:`mnistkit.quiet`); ``MNISTKIT_DEBUG=1`` shows it.
 
 Example:
     >>> from mnistkit import build, load_dataset
@@ -53,6 +54,7 @@ from mnistkit.models import (
     unregister_model,
 )
 from mnistkit.plan import RunPlan
+from mnistkit.quiet import quiet_tensorflow
 from mnistkit.recipes import Recipe, resolve_recipe, with_recipes
 from mnistkit.registry import Entry, PluginConflictWarning
 from mnistkit.saving import load_model, read_metadata, save_model
@@ -124,6 +126,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'mnistkit' has no attribute {name!r}")
+    quiet_tensorflow()
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -167,6 +167,9 @@ def build(
     check_one_of(output, "output", ("logits", "probabilities"))
     if name is not None and (not isinstance(name, str) or not name):
         raise invalid("name", "a non-empty string", name)
+    from mnistkit.quiet import quiet_tensorflow
+
+    quiet_tensorflow()  # before the factory imports Keras
     entry = MODELS.entry(model)
     factory = MODELS.get(entry.name)
     chosen = resolve_recipe(recipes_of(factory), recipe, model=entry.name)

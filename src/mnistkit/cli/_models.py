@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mnistkit.cli._parser import registered
-from mnistkit.cli._tensorflow import import_tensorflow
 from mnistkit.datasets import DATASETS
 
 if TYPE_CHECKING:
@@ -50,7 +49,9 @@ def load_predictor(paths: list[Path], *, debug: bool) -> Predictor:
 
     for path in paths:
         read_metadata(path)
-    import_tensorflow(debug=debug)
+    from mnistkit.quiet import quiet_tensorflow
+
+    quiet_tensorflow(debug=debug)
     from mnistkit.predictor import Predictor
 
     return Predictor([load_model(path, compile=False) for path in paths])

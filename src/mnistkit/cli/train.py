@@ -28,10 +28,10 @@ from mnistkit.cli._parser import (
     registered,
     usage_error,
 )
-from mnistkit.cli._tensorflow import import_tensorflow
 from mnistkit.datasets import DATASETS
 from mnistkit.errors import InvalidArgumentError
 from mnistkit.models import MODELS, model_recipes
+from mnistkit.quiet import quiet_tensorflow
 from mnistkit.recipes import OPTIMIZERS, OVERRIDABLE, PRECISIONS, Recipe, resolve_recipe
 from mnistkit.runs import CHECKPOINT_DIR, RUN_FILE, Run
 from mnistkit.validation import (
@@ -214,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
         usage_error(args, f"argument --recipe: the model {args.model!r} has no recipe "
                     f"{args.recipe!r}; its recipes: {known}")  # fmt: skip
     strategy = _make_strategy(args)
-    import_tensorflow(debug=args.debug)
+    quiet_tensorflow(debug=args.debug)
     chief = strategy is None or bool(strategy.extended.should_checkpoint)
     with contextlib.ExitStack() as stack:
         if chief:
@@ -364,7 +364,7 @@ def _make_strategy(args: argparse.Namespace) -> Any:
     """
     if args.strategy is None:
         return None
-    import_tensorflow(debug=args.debug)
+    quiet_tensorflow(debug=args.debug)
     from mnistkit.distribute import make_strategy
 
     try:
