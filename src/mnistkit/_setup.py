@@ -238,3 +238,12 @@ def plan_run(
         log_every=log_every,
         checkpoint_every=None if checkpoint_dir is None else every,
     )
+
+
+def check_callbacks(callbacks: Any) -> None:
+    """Raise unless ``callbacks`` is a sequence of Keras callbacks."""
+    if isinstance(callbacks, keras.callbacks.Callback) or not isinstance(callbacks, Sequence):
+        raise invalid("callbacks", "a sequence of keras.callbacks.Callback", callbacks)
+    for callback in callbacks:
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise invalid("callbacks", "a sequence of keras.callbacks.Callback", callback)
