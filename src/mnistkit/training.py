@@ -269,9 +269,12 @@ class Trainer:
         if plan.start_step == plan.total_steps:
             return history  # a finished run's checkpoint: nothing is left to train
         stream = source.training_stream(
-            batch_size=recipe.batch_size, seed=data_seed, start_step=plan.start_step,
-            shift=recipe.shift,
-        )  # fmt: skip
+            batch_size=recipe.batch_size,
+            seed=data_seed,
+            start_step=plan.start_step,
+            augmentation=recipe.augmentation(),
+            one_hot=self._smoothing_classes(recipe),
+        )
         clock = StepClock(engine.optimizer, plan.start_step)
         guard = DivergenceGuard(engine, clock, checkpointer)
         engine.steps_per_execution = plan.steps_per_call(
@@ -527,6 +530,12 @@ class Trainer:
                       f"{checkpointer.directory}.", file=sys.stderr)  # fmt: skip
             raise
 
+    def _smoothing_classes(self, recipe: Recipe) -> int | None:
+        """The number of classes to one-hot the labels into for a smoothed loss, or None."""
+        if not recipe.label_smoothing or self._loss is not None:
+            return None
+        return int(self.model.output_shape[-1])
+
     def _compile(self, total_steps: int | None) -> tuple[_engine.Engine, _engine.Engine]:
         """Compile the model and its engines (again if a schedule needs another length)."""
         if (
@@ -537,11 +546,10 @@ class Trainer:
             return self._engine, self._evaluator
         with self._scope():
             optimizer = self._optimizer or _setup.make_optimizer(self.recipe, total_steps)
-            loss = self._loss or keras.losses.SparseCategoricalCrossentropy(
-                from_logits=self.output == "logits"
-            )
+            loss, training_loss = _setup.losses(self.recipe, self._loss, self.output)
             self._engine, self._evaluator = _setup.compile_engines(
-                self.model, optimizer, loss, self._metrics, strategy=self.strategy
-            )
+                self.model, optimizer, loss, self._metrics, strategy=self.strategy,
+                training_loss=training_loss,
+            )  # fmt: skip
         self._compiled_for = total_steps
         return self._engine, self._evaluator
