@@ -277,3 +277,25 @@ def check_callbacks(callbacks: Any) -> None:
     for callback in callbacks:
         if not isinstance(callback, keras.callbacks.Callback):
             raise invalid("callbacks", "a sequence of keras.callbacks.Callback", callback)
+
+
+def smoothing_classes(recipe: Recipe, loss: Any, model: keras.Model) -> int | None:
+    """The classes to one-hot the training labels into for a smoothed loss, or ``None``."""
+    if not recipe.label_smoothing or loss is not None:
+        return None
+    return int(model.output_shape[-1])
+
+
+def checkpoint_run(
+    trainer: Any, plan: RunPlan, recipe: Recipe, source: DataSource, data_seed: int
+) -> dict[str, Any]:
+    """What a checkpoint records of its run, and a resumed run must match."""
+    return {
+        "model": trainer.model_name or trainer.model.name,
+        "parameters": int(trainer.model.count_params()),
+        "seed": trainer.seed,
+        "stream_seed": data_seed,
+        "batch_size": recipe.batch_size,
+        "total_steps": plan.total_steps,
+        "data_checksum": source.checksum(),
+    }

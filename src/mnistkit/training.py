@@ -258,7 +258,13 @@ class Trainer:
         )
         engine, evaluator = self._compile(plan.total_steps)
         data_seed = streams.stream_seed(self.seed, self._runs)
-        checkpointer = self._checkpointer(checkpoint_dir, plan, recipe, source, data_seed)
+        checkpointer = (
+            None
+            if checkpoint_dir is None
+            else self._checkpointer(
+                checkpoint_dir, _setup.checkpoint_run(self, plan, recipe, source, data_seed), plan
+            )
+        )
         if checkpointer is None and resume:
             raise InvalidArgumentError("`resume=True` needs the `checkpoint_dir` to resume from.")
         if checkpointer is not None:
@@ -273,7 +279,7 @@ class Trainer:
             seed=data_seed,
             start_step=plan.start_step,
             augmentation=recipe.augmentation(),
-            one_hot=self._smoothing_classes(recipe),
+            one_hot=_setup.smoothing_classes(recipe, self._loss, self.model),
         )
         clock = StepClock(engine.optimizer, plan.start_step)
         guard = DivergenceGuard(engine, clock, checkpointer)
@@ -473,20 +479,7 @@ class Trainer:
         classes = int(self.model.output_shape[-1])
         return data_source(data, shape, classes, sparse=self._loss is None, name=name)
 
-    def _checkpointer(
-        self, directory: Any, plan: RunPlan, recipe: Recipe, source: DataSource, data_seed: int
-    ) -> Checkpointer | None:
-        if directory is None:
-            return None
-        run = {
-            "model": self.model_name or self.model.name,
-            "parameters": int(self.model.count_params()),
-            "seed": self.seed,
-            "stream_seed": data_seed,
-            "batch_size": recipe.batch_size,
-            "total_steps": plan.total_steps,
-            "data_checksum": source.checksum(),
-        }
+    def _checkpointer(self, directory: Any, run: dict[str, Any], plan: RunPlan) -> Checkpointer:
         assert plan.checkpoint_every is not None
         return Checkpointer.for_run(
             directory, model=self.model, run=run, every=plan.checkpoint_every,
@@ -529,12 +522,6 @@ class Trainer:
                 print(f"\nInterrupted at step {step}; checkpoint saved in "
                       f"{checkpointer.directory}.", file=sys.stderr)  # fmt: skip
             raise
-
-    def _smoothing_classes(self, recipe: Recipe) -> int | None:
-        """The number of classes to one-hot the labels into for a smoothed loss, or None."""
-        if not recipe.label_smoothing or self._loss is not None:
-            return None
-        return int(self.model.output_shape[-1])
 
     def _compile(self, total_steps: int | None) -> tuple[_engine.Engine, _engine.Engine]:
         """Compile the model and its engines (again if a schedule needs another length)."""
