@@ -184,6 +184,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "run by steps; a progress bar per epoch with --epochs)",
     )
     run_folder.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="write TensorBoard event files into the run folder's tensorboard/ (see them with "
+        "`tensorboard --logdir DIR`; with --log-every, the step-level figures too)",
+    )
+    run_folder.add_argument(
         "--strategy",
         choices=("mirrored", "multiworker"),
         help="train on several devices: mirrored, on every GPU of this machine; "
@@ -336,7 +342,7 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any, checkpoint_dir
             data.train,
             validation_data=data.validation if data.validation.num_examples else None,
             log_every=plan.log_every,
-            callbacks=[the_run.history_recorder(plan)],
+            callbacks=[the_run.history_recorder(plan), *_tensorboard(args, the_run)],
             checkpoint_dir=checkpoint_dir,
             resume=resume,
             verbose=1 if sys.stdout.isatty() else 2,
@@ -354,6 +360,14 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any, checkpoint_dir
         f"  model.keras, metrics.json, history.csv; {results['plots']}"
     )
     return EXIT_OK
+
+
+def _tensorboard(args: argparse.Namespace, the_run: Run) -> list[Any]:
+    if not args.tensorboard:
+        return []
+    from mnistkit.tensorboard import TensorBoardLog
+
+    return [TensorBoardLog(the_run.folder / "tensorboard")]
 
 
 def _make_strategy(args: argparse.Namespace) -> Any:
