@@ -59,15 +59,17 @@ def test_logged_steps_are_written_with_the_values_of_the_run_history(
     validation, _, _ = read_events(log_dir / "validation")
     logged = {int(record["step"]): record for record in history.log}
 
-    assert sorted(train["step_accuracy"]) == [0, 20, 40]
-    for step, value in train["step_accuracy"].items():
+    assert sorted(train["steps/batch_accuracy"]) == [0, 20, 40]
+    for step, value in train["steps/batch_accuracy"].items():
         assert value == pytest.approx(logged[step]["train_accuracy"], abs=1e-6)
-    assert sorted(train["loss"]) == [20, 40, 60]
+    assert sorted(train["steps/loss"]) == [20, 40, 60]
     for step in (20, 40, 60):
-        assert train["loss"][step] == pytest.approx(logged[step]["loss"], rel=1e-5)
-        assert train["accuracy"][step] == pytest.approx(logged[step]["accuracy"], rel=1e-5)
-        assert validation["loss"][step] == pytest.approx(logged[step]["val_loss"], rel=1e-5)
-        assert validation["accuracy"][step] == pytest.approx(logged[step]["val_accuracy"], rel=1e-5)
+        assert train["steps/loss"][step] == pytest.approx(logged[step]["loss"], rel=1e-5)
+        assert train["steps/accuracy"][step] == pytest.approx(logged[step]["accuracy"], rel=1e-5)
+        assert validation["steps/loss"][step] == pytest.approx(logged[step]["val_loss"], rel=1e-5)
+        assert validation["steps/accuracy"][step] == pytest.approx(
+            logged[step]["val_accuracy"], rel=1e-5
+        )
 
 
 def test_the_learning_rate_and_epoch_figures_are_written(softmax_run: tuple[Path, Any]) -> None:
@@ -75,12 +77,12 @@ def test_the_learning_rate_and_epoch_figures_are_written(softmax_run: tuple[Path
     train, _, _ = read_events(log_dir / "train")
     validation, _, _ = read_events(log_dir / "validation")
 
-    rates = train["learning_rate"]
+    rates = train["steps/learning_rate"]
     assert sorted(rates) == [0, 20, 40, 60]
     assert list(rates.values()) == pytest.approx([0.5] * 4)  # the recipe's constant rate
     # 60 steps of 100 end inside the first epoch: one (partial) epoch, closed at step 60.
-    assert train["epoch_loss"] == {60: pytest.approx(history.history["loss"][0], rel=1e-5)}
-    assert validation["epoch_accuracy"] == {
+    assert train["epochs/loss"] == {60: pytest.approx(history.history["loss"][0], rel=1e-5)}
+    assert validation["epochs/accuracy"] == {
         60: pytest.approx(history.history["val_accuracy"][0], rel=1e-5)
     }
 
@@ -108,7 +110,7 @@ def test_a_decaying_learning_rate_is_written_as_it_falls(tmp_path: Path) -> None
     )
     train, _, graph = read_events(tmp_path / "train")
 
-    rates = [train["learning_rate"][step] for step in sorted(train["learning_rate"])]
+    rates = [train["steps/learning_rate"][step] for step in sorted(train["steps/learning_rate"])]
     assert not graph
     assert max(rates) <= 0.1 + 1e-7
     assert rates[-1] < max(rates) / 2  # cosine decay towards 0 by the end
@@ -126,5 +128,5 @@ def test_train_tensorboard_writes_event_files_into_the_run_folder(tmp_path: Path
     train, _, graph = read_events(tmp_path / "tensorboard" / "train")
     validation, _, _ = read_events(tmp_path / "tensorboard" / "validation")
     assert graph
-    assert sorted(train["step_accuracy"]) == [0, 10, 20]
-    assert sorted(validation["loss"]) == [10, 20, 30]
+    assert sorted(train["steps/batch_accuracy"]) == [0, 10, 20]
+    assert sorted(validation["steps/loss"]) == [10, 20, 30]

@@ -26,17 +26,17 @@ class TensorBoardLog(keras.callbacks.Callback):
 
     Figures go into two folders under ``log_dir``, ``train`` and ``validation``, so that
     TensorBoard draws the two curves of a tag on one chart. Every figure is plotted
-    against the training step:
+    against the training step, under two groups of tags:
 
-    - at each step the Trainer logs (``Trainer.fit(log_every=N)``, ``mnistkit train
-      --log-every N``), in ``train``: ``step_accuracy``, the tutorial's "training
-      accuracy" (on the batch about to be trained, dropout off), ``loss`` and
-      ``accuracy``, the means over the steps since the last logged one, and
-      ``learning_rate``; in ``validation``: ``loss`` and ``accuracy`` on the
-      validation data, if ``fit`` has any;
-    - at the end of each epoch: ``epoch_loss`` and ``epoch_accuracy``, the epoch's
-      means in ``train`` and the validation figures in ``validation``, and
-      ``learning_rate``.
+    - ``steps/``, at each step the Trainer logs (``Trainer.fit(log_every=N)``,
+      ``mnistkit train --log-every N``): in ``train``, ``steps/batch_accuracy``, the
+      tutorial's "training accuracy" (on the batch about to be trained, dropout off),
+      ``steps/loss`` and ``steps/accuracy``, the means over the steps since the last
+      logged one, and ``steps/learning_rate``; in ``validation``, ``steps/loss`` and
+      ``steps/accuracy`` on the validation data, if ``fit`` has any;
+    - ``epochs/``, at the end of each epoch: ``epochs/loss`` and ``epochs/accuracy``,
+      the epoch's means in ``train`` and the validation figures in ``validation``
+      (and ``steps/learning_rate`` there too).
 
     When training begins, the graph of the model's forward pass (inference mode) is
     written, and a text summary of the model (name, parameters, recipe).
@@ -84,30 +84,31 @@ class TensorBoardLog(keras.callbacks.Callback):
             step: The step; the figures of ``logs`` are about the steps up to it.
             logs: A record of :attr:`RunHistory.log <mnistkit.training.RunHistory.log>`.
         """
-        train = {key: value for key, value in logs.items() if not key.startswith("val_")}
-        train.pop("step", None)
-        if "train_accuracy" in train:
-            train["step_accuracy"] = train.pop("train_accuracy")
-        train.update(self._learning_rate())
-        validation = {key[4:]: value for key, value in logs.items() if key.startswith("val_")}
-        self._write(step, train=train, validation=validation)
+        figures = dict(logs)
+        figures.pop("step", None)
+        if "train_accuracy" in figures:
+            figures["batch_accuracy"] = figures.pop("train_accuracy")
+        self._write(step, "steps", figures)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         figures = {key: value for key, value in (logs or {}).items() if np.ndim(value) == 0}
-        train = {f"epoch_{key}": v for key, v in figures.items() if not key.startswith("val_")}
-        validation = {f"epoch_{key[4:]}": v for key, v in figures.items() if key.startswith("val_")}
-        train.update(self._learning_rate())
-        self._write(self._step(epoch), train=train, validation=validation)
+        self._write(self._step(epoch), "epochs", figures)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         for writer in self._writers.values():
             writer.close()
         self._writers = {}
 
-    def _write(self, step: int, **figures: dict[str, Any]) -> None:
+    def _write(self, step: int, group: str, figures: dict[str, Any]) -> None:
+        """Write ``val_``-prefixed figures to the validation run, the others to train."""
         if not self._writers:  # a record after training ended, or before it began
             self.on_train_begin()
-        for kind, values in figures.items():
+        runs: dict[str, dict[str, Any]] = {"train": {}, "validation": {}}
+        for key, value in figures.items():
+            kind = "validation" if key.startswith("val_") else "train"
+            runs[kind][f"{group}/{key.removeprefix('val_')}"] = value
+        runs["train"].update(self._learning_rate())
+        for kind, values in runs.items():
             if not values:
                 continue
             writer = self._writers[kind]
@@ -128,7 +129,7 @@ class TensorBoardLog(keras.callbacks.Callback):
         if rate is None:
             return {}
         try:
-            return {"learning_rate": float(np.asarray(rate))}
+            return {"steps/learning_rate": float(np.asarray(rate))}
         except (TypeError, ValueError):
             return {}
 
