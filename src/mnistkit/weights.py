@@ -344,7 +344,7 @@ def write_weights(
             or ``"float32"``.
 
     Returns:
-        The metadata written: ``meta`` with ``file``, ``sha256``, ``size_bytes``,
+        The metadata written, ``meta`` with ``file``, ``sha256``, ``size_bytes``,
         ``dtype``, ``parameters`` and ``layout`` (each weight's path and shape) added.
 
     Raises:
