@@ -17,6 +17,7 @@ import pytest
 
 from mnistkit import (
     DataFormatError,
+    DataNotFoundError,
     InvalidArgumentError,
     Predictor,
     UnknownNameError,
@@ -245,6 +246,13 @@ def test_write_weights_refuses_weights_that_overflow_float16(tmp_path: Path) -> 
     assert not list(tmp_path.iterdir())
     write_weights(model, tmp_path / "big.npz", meta={"model": "x", "recipe": {}}, dtype="float32")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.json", "big.npz"]
+
+
+def test_weights_of_a_package_not_installed_say_so() -> None:
+    weights = Weights("no_such_package_here", "weights/x.npz")
+
+    with pytest.raises(DataNotFoundError, match="'no_such_package_here', which is not installed"):
+        weights.meta  # noqa: B018
 
 
 def test_with_weights_takes_only_weights() -> None:

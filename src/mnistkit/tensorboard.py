@@ -68,6 +68,7 @@ class TensorBoardLog(keras.callbacks.Callback):
         self._graph_written = False
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """Open the event files, and write the graph and the model's summary once."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._writers = {
             kind: tf.summary.create_file_writer(str(self.log_dir / kind))
@@ -91,10 +92,17 @@ class TensorBoardLog(keras.callbacks.Callback):
         self._write(step, "steps", figures)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Write an epoch's figures (``epochs/`` tags) at the step it ends on.
+
+        Args:
+            epoch: The epoch's number, from 0.
+            logs: Its mean training figures and its validation figures (``val_loss``...).
+        """
         figures = {key: value for key, value in (logs or {}).items() if np.ndim(value) == 0}
         self._write(self._step(epoch), "epochs", figures)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        """Close the event files; a later ``fit`` opens new ones beside them."""
         for writer in self._writers.values():
             writer.close()
         self._writers = {}

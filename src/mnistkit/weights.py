@@ -77,13 +77,8 @@ class Weights:
             with the suffix ``.json``.
         name: The name the model carries the set under (set by :func:`with_weights`).
 
-    Attributes:
-        meta: The metadata, read from the ``.json`` file when first used: ``model``,
-            ``test_accuracy`` (a fraction, measured on ``test_examples`` images with
-            the stored arrays), ``recipe`` (the recipe trained with, as
-            :meth:`~mnistkit.Recipe.as_dict` gives it), ``seed``, ``command`` (which
-            reproduces the set from mnistkit's source tree), ``versions``,
-            ``parameters``, ``sha256``, ``size_bytes``, ``dtype``, ``license``, and more.
+    Raises:
+        InvalidArgumentError: If ``package`` is empty or ``file`` does not end in ``.npz``.
 
     Example:
         >>> weights = model_weights("softmax")["mnist"]
@@ -105,12 +100,35 @@ class Weights:
 
     @property
     def path(self) -> Path:
-        """The ``.npz`` file (inside the installed package)."""
-        return Path(str(importlib.resources.files(self.package).joinpath(self.file)))
+        """The ``.npz`` file (inside the installed package).
+
+        Raises:
+            DataNotFoundError: If the package is not installed.
+        """
+        try:
+            folder = importlib.resources.files(self.package)
+        except ModuleNotFoundError:
+            raise DataNotFoundError(
+                f"The weights {self.file} are in the package {self.package!r}, which is not "
+                "installed."
+            ) from None
+        return Path(str(folder.joinpath(self.file)))
 
     @functools.cached_property
     def meta(self) -> Mapping[str, Any]:
-        """The metadata of the set, from its ``.json`` file (see the class description)."""
+        """The metadata of the set, read from its ``.json`` file when first used.
+
+        It holds ``model``, ``test_accuracy`` (a fraction, measured on ``test_examples``
+        images with the stored arrays), ``recipe`` (the recipe trained with, as
+        :meth:`~mnistkit.Recipe.as_dict` gives it), ``seed``, ``command`` (which
+        reproduces the set from mnistkit's source tree), ``versions``, ``parameters``,
+        ``sha256``, ``size_bytes``, ``dtype``, ``license``, and more.
+
+        Raises:
+            DataNotFoundError: If the ``.json`` file is missing.
+            DataFormatError: If it is not a JSON object with ``model``, ``sha256`` and
+                ``recipe``.
+        """
         path = self.path.with_suffix(".json")
         try:
             meta = json.loads(path.read_text(encoding="utf-8"))
@@ -227,6 +245,7 @@ def with_weights(**weights: Weights) -> Callable[[F], F]:
         InvalidArgumentError: If a value is not a :class:`Weights`.
 
     Example:
+        >>> from mnistkit.weights import weights_of
         >>> @with_weights(mnist=Weights("my_plugin", "weights/tiny_mlp-mnist.npz"))
         ... def tiny_mlp():
         ...     '''A model.'''
