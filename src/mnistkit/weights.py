@@ -21,6 +21,7 @@ import importlib.resources
 import io
 import json
 import os
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,7 +194,7 @@ class Weights:
         try:
             with np.load(io.BytesIO(payload), allow_pickle=False) as stored:
                 return [stored[key] for key in sorted(stored.files)]
-        except (ValueError, OSError) as error:
+        except (ValueError, OSError, zipfile.BadZipFile) as error:
             raise DataFormatError(f"{path}: not an .npz of arrays ({error}).") from None
 
     def load_into(self, model: keras.Model) -> keras.Model:
