@@ -42,6 +42,7 @@ extensions = [
     "api_coverage",
     "argparse_reference",
     "docstring_checks",
+    "weights_table",
 ]
 
 source_suffix = {".rst": "restructuredtext"}

@@ -58,6 +58,7 @@ from mnistkit.quiet import quiet_tensorflow
 from mnistkit.recipes import Recipe, resolve_recipe, with_recipes
 from mnistkit.registry import Entry, PluginConflictWarning
 from mnistkit.saving import load_model, read_metadata, save_model
+from mnistkit.weights import Weights, model_weights, with_weights
 
 if TYPE_CHECKING:
     from mnistkit.layers import KeepProbDropout, get_keep_prob, mc_dropout, set_keep_prob
@@ -88,6 +89,7 @@ __all__ = [
     "Trainer",
     "TrainingDivergedError",
     "UnknownNameError",
+    "Weights",
     "__version__",
     "build",
     "describe_datasets",
@@ -100,6 +102,7 @@ __all__ = [
     "mc_dropout",
     "model_info",
     "model_recipes",
+    "model_weights",
     "read_metadata",
     "register_dataset",
     "register_model",
@@ -109,6 +112,7 @@ __all__ = [
     "unregister_dataset",
     "unregister_model",
     "with_recipes",
+    "with_weights",
 ]
 
 # Names whose modules import Keras: loaded on first access (PEP 562).

@@ -42,6 +42,8 @@ COMMANDS = {
     "train": "mnistkit.cli.train",
     "evaluate": "mnistkit.cli.evaluate",
     "predict": "mnistkit.cli.predict",
+    "export": "mnistkit.cli.export",
+    "demo": "mnistkit.cli.demo",
     "models": "mnistkit.cli.listing",
     "datasets": "mnistkit.cli.listing",
     "samples": "mnistkit.cli.samples",
@@ -61,6 +63,7 @@ examples:
   mnistkit evaluate runs/cnn/model.keras --json   test accuracy and loss
   mnistkit predict runs/cnn/model.keras digit.png photo.jpg
   mnistkit samples digits                          twenty digit pictures to try
+  mnistkit predict deep_cnn digit.png             with the shipped pretrained weights
 
 Run `mnistkit COMMAND --help` for the options of a command. Set MNISTKIT_DEBUG=1 (or
 pass --debug) to see the Python traceback of an error."""

@@ -184,6 +184,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "run by steps; a progress bar per epoch with --epochs)",
     )
     run_folder.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="write TensorBoard event files into the run folder's tensorboard/ (see them with "
+        "`tensorboard --logdir DIR`; with --log-every, the step-level figures too)",
+    )
+    run_folder.add_argument(
         "--strategy",
         choices=("mirrored", "multiworker"),
         help="train on several devices: mirrored, on every GPU of this machine; "
@@ -319,6 +325,7 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any, checkpoint_dir
     if settings["log_every"] is None and recipe.steps is not None:
         plan = trainer.plan(data.train, log_every=RunPlan.default_log_every(plan.total_steps))
     settings.update(seed=trainer.seed, log_every=plan.log_every)
+    callbacks = [the_run.history_recorder(plan), *_tensorboard(args, the_run)]
     the_run.save()
     resume = the_run.resuming and checkpoints.exists(checkpoint_dir)
     in_all = f" ({plan.total_steps:,} steps in all)" if recipe.epochs is not None else ""
@@ -336,7 +343,7 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any, checkpoint_dir
             data.train,
             validation_data=data.validation if data.validation.num_examples else None,
             log_every=plan.log_every,
-            callbacks=[the_run.history_recorder(plan)],
+            callbacks=callbacks,
             checkpoint_dir=checkpoint_dir,
             resume=resume,
             verbose=1 if sys.stdout.isatty() else 2,
@@ -354,6 +361,14 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any, checkpoint_dir
         f"  model.keras, metrics.json, history.csv; {results['plots']}"
     )
     return EXIT_OK
+
+
+def _tensorboard(args: argparse.Namespace, the_run: Run) -> list[Any]:
+    if not args.tensorboard:
+        return []
+    from mnistkit.tensorboard import TensorBoardLog
+
+    return [TensorBoardLog(the_run.folder / "tensorboard")]
 
 
 def _make_strategy(args: argparse.Namespace) -> Any:
