@@ -137,6 +137,9 @@ def load_model(path: str | os.PathLike[str], *, compile: bool = True) -> keras.M
             raise DataFormatError(f"{path}: not a Keras model file (no config.json in it).")
         config = _read_json_member(archive, "config.json", path)
     read_metadata(path)  # a broken one is refused before Keras loads
+    from mnistkit.quiet import quiet_tensorflow
+
+    quiet_tensorflow()
     import keras
 
     import mnistkit.layers  # noqa: F401  (registers mnistkit's layers with Keras)

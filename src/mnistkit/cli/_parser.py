@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
 from mnistkit.errors import InvalidArgumentError, UnknownNameError
+from mnistkit.quiet import DEBUG_VARIABLE
 from mnistkit.registry import Entry
 
 PROG = "mnistkit"
@@ -19,7 +20,6 @@ PROG = "mnistkit"
 #: a termination (128 + SIGTERM).
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
-DEBUG_VARIABLE = "MNISTKIT_DEBUG"
 
 T = TypeVar("T")
 

@@ -11,9 +11,10 @@ from typing import Any
 from mnistkit.cli._parser import EXIT_FAILURE, EXIT_OK, PROG, add_command
 from mnistkit.datasets import describe_datasets
 from mnistkit.errors import MnistkitError
-from mnistkit.models import describe_models, model_recipes
+from mnistkit.models import describe_models, list_models, model_recipes
 from mnistkit.records import plain
 from mnistkit.registry import Entry
+from mnistkit.weights import model_weights
 
 _MODELS_EPILOG = """\
 Plugins add models through the `mnistkit.models` entry-point group of an installed
@@ -21,7 +22,8 @@ distribution; they are listed without being imported.
 
 examples:
   mnistkit models
-  mnistkit models '*cnn*' --recipes"""
+  mnistkit models '*cnn*' --recipes
+  mnistkit models --pretrained                    the models that ship trained weights"""
 
 _DATASETS_EPILOG = """\
 Plugins add datasets through the `mnistkit.datasets` entry-point group.
@@ -49,6 +51,12 @@ def add_parser(commands: Any, name: str) -> None:
             help="show each model's training recipes too (imports the plugins that define "
             "them; a plugin that fails is reported, the others listed, and the exit status is 1)",
         )
+        parser.add_argument(
+            "--pretrained",
+            action="store_true",
+            help="list only the models that ship trained weights, with each weight set's "
+            "test accuracy (imports the plugins that define models)",
+        )
     else:
         parser = add_command(
             commands,
@@ -75,7 +83,11 @@ def _add_listing(parser: argparse.ArgumentParser) -> None:
 
 def _models(args: argparse.Namespace) -> int:
     entries = describe_models(args.pattern)
+    if args.pretrained:
+        having = set(list_models(args.pattern, pretrained=True))
+        entries = [entry for entry in entries if entry.name in having]
     recipes, broken = _recipes(entries) if args.recipes else ({}, {})
+    weights = {entry.name: model_weights(entry.name) for entry in entries if args.pretrained}
     if args.json:
         records = [_entry_record(entry) for entry in entries]
         for record in records:
@@ -84,11 +96,19 @@ def _models(args: argparse.Namespace) -> int:
                     name: recipe.as_dict()
                     for name, recipe in recipes.get(record["name"], {}).items()
                 }
+            if args.pretrained:
+                record["weights"] = {
+                    name: dict(each.meta) for name, each in weights[record["name"]].items()
+                }
             if record["name"] in broken:
                 record["error"] = broken[record["name"]]
         print_json(records)
     else:
-        _print_entries(entries, "models", args.pattern)
+        kind = "pretrained models" if args.pretrained else "models"
+        _print_entries(entries, kind, args.pattern)
+        for entry in entries if args.pretrained else []:
+            for name, each in sorted(weights[entry.name].items()):
+                print(f"{entry.name} weights {name!r}: {each.describe()}")
         for entry in entries if args.recipes else []:
             print(f"\n{entry.name} recipes:")
             if entry.name in broken:
