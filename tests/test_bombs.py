@@ -1,0 +1,135 @@
+"""Small files that would take gigabytes: each refused in one line, at once, in little memory.
+
+Each bomb is built here as users found them: a 3 MB gzip IDX file that inflates to
+3 GiB (once behind an honest MNIST header, once behind a header that declares it all),
+a 400 KB PNG of 20000x20000 pixels, and a 7 MB ``.keras`` file whose ``mnistkit.json``
+inflates to 1.5 GB. A fresh Python process reads each with mnistkit's public reader and
+reports the error, the seconds the read took and the process's peak resident memory:
+a :class:`~mnistkit.DataFormatError` within 1 s and under 300 MB, imports included.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import struct
+import subprocess
+import sys
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("resource", reason="peak memory is read with the resource module")
+
+GiB = 2**30
+BLOCK = 64 * 2**20
+PEAK_LIMIT_MB = 300
+SECONDS_LIMIT = 1.0
+
+MEASURE = """
+import json, resource, sys, time
+from pathlib import Path
+import mnistkit
+from mnistkit.{module} import {reader}
+path = Path(sys.argv[1])
+started = time.perf_counter()
+try:
+    {reader}(path)
+    error, kind = None, None
+except Exception as caught:
+    error, kind = str(caught), type(caught).__name__
+seconds = time.perf_counter() - started
+try:  # this program's own high-water mark (ru_maxrss may count the parent's, before exec)
+    status = Path("/proc/self/status").read_text()
+    peak = int(status.split("VmHWM:")[1].split()[0]) / 1024
+except (OSError, IndexError):
+    scale = 1 if sys.platform == "darwin" else 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+print(json.dumps({{"error": error, "kind": kind, "seconds": seconds, "peak_mb": peak}}))
+"""
+
+
+def _idx_bomb(path: Path, shape: tuple[int, ...]) -> Path:
+    """An IDX file of ``shape`` (uint8) followed by zeros up to 3 GiB, gzipped."""
+    header = struct.pack(f">HBB{len(shape)}I", 0, 0x08, len(shape), *shape)
+    first = gzip.compress(header + bytes(BLOCK - len(header)), compresslevel=9, mtime=0)
+    rest = gzip.compress(bytes(BLOCK), compresslevel=9, mtime=0)  # gzip members concatenate
+    path.write_bytes(first + rest * (3 * GiB // BLOCK - 1))
+    return path
+
+
+def _png_bomb(path: Path, side: int = 20000) -> Path:
+    """A valid grayscale PNG of side x side black pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    rows = bytes(side + 1) * 500  # each row: a filter byte, then the pixels
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(rows) for _ in range(side // 500)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def _keras_bomb(path: Path) -> Path:
+    """A model file whose mnistkit.json inflates to 1.5 GB of spaces."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        archive.writestr("config.json", "{}")
+        with archive.open("mnistkit.json", "w", force_zip64=True) as member:
+            block = b" " * BLOCK
+            for _ in range(24):
+                member.write(block)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bombs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("bombs")
+    return {
+        "idx-behind-an-mnist-header": _idx_bomb(folder / "images-idx3-ubyte.gz", (60000, 28, 28)),
+        "idx-declaring-3-gib": _idx_bomb(folder / "declared-idx1-ubyte.gz", (3 * GiB,)),
+        "png-20000x20000": _png_bomb(folder / "huge.png"),
+        "keras-metadata": _keras_bomb(folder / "model.keras"),
+    }
+
+
+CASES = [
+    ("idx-behind-an-mnist-header", "idx", "read_idx", "need 47040000 bytes, the file has more"),
+    ("idx-declaring-3-gib", "idx", "read_idx", "more than the 1,073,741,824 allowed"),
+    ("png-20000x20000", "images", "read_image", "declares 400,000,000 pixels"),
+    ("keras-metadata", "saving", "read_metadata", "mnistkit.json declares 1,610,612,736 bytes"),
+    ("keras-metadata", "saving", "load_model", "mnistkit.json declares 1,610,612,736 bytes"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("bomb", "module", "reader", "message"), CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES]
+)
+def test_a_bomb_is_refused_at_once_in_little_memory(
+    bombs: dict[str, Path], bomb: str, module: str, reader: str, message: str
+) -> None:
+    path = bombs[bomb]
+    assert path.stat().st_size < 8 * 2**20  # small on disk
+
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE.format(module=module, reader=reader), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert measured["kind"] == "DataFormatError", measured
+    assert message in measured["error"]
+    assert "\n" not in measured["error"]
+    assert measured["seconds"] < SECONDS_LIMIT, measured
+    assert measured["peak_mb"] < PEAK_LIMIT_MB, measured
