@@ -25,7 +25,7 @@ from mnistkit.validation import check_non_negative_int
 
 __all__ = ["MAX_BYTES", "read_idx", "write_idx"]
 
-#: The most bytes of values :func:`read_idx` reads by default: 1 GiB.
+#: The most bytes of values that :func:`read_idx` reads by default (1 GiB).
 MAX_BYTES = 2**30
 
 _TYPES: dict[int, np.dtype] = {

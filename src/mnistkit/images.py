@@ -206,7 +206,7 @@ def _held_back_log() -> Iterator[None]:
 
 
 def declared_pixels(payload: bytes) -> int | None:
-    """Return how many pixels an image file's header declares, without decoding it.
+    r"""Return how many pixels an image file's header declares, without decoding it.
 
     Args:
         payload: The file's bytes (its first few kilobytes are enough, except for GIF,

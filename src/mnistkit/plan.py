@@ -20,7 +20,7 @@ __all__ = ["LARGE_STEP", "MAX_STEPS", "MAX_STEPS_PER_CALL", "RunPlan"]
 #: The most steps one call into TensorFlow runs. Softmax regression trains about 1.8
 #: times as fast from 10 on and no faster past it; Ctrl-C waits for the call under way.
 MAX_STEPS_PER_CALL = 10
-#: The most steps a run may have: far past any real run, and within what every step
+#: The most steps a run may have, far past any real run and within what every step
 #: counter (Keras's, TensorFlow's, the data stream's) holds.
 MAX_STEPS = 2**31 - 1
 

@@ -99,8 +99,8 @@ def read_run(folder: str | os.PathLike[str]) -> dict[str, Any]:
         folder: The run folder.
 
     Returns:
-        The record: ``format``, ``model``, ``command``, ``settings`` (the dataset, the
-        resolved recipe, the seed...) and ``train_seconds``.
+        The record, with ``format``, ``model``, ``command``, ``settings`` (the dataset,
+        the resolved recipe, the seed...) and ``train_seconds``.
 
     Raises:
         DataNotFoundError: If the folder, or its ``run.json``, does not exist.
