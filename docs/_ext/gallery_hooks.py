@@ -1,0 +1,81 @@
+"""Hooks for the examples gallery (sphinx-gallery), named by ``docs/conf.py``.
+
+The examples draw two kinds of pictures: matplotlib figures, which sphinx-gallery's own
+scraper collects, and PNG files that :mod:`mnistkit.plots` writes into the working
+directory, which :func:`png_scraper` collects. :func:`reset_keras` frees each example's
+models before the next one runs.
+
+As an extension, it also keeps Markdown out of the sources: myst_parser, loaded to
+include ``CHANGELOG.md``, declares ``.md`` a source suffix, and sphinx-gallery would then
+take ``examples/mnistkit-plugin-example/README.md`` for the header of a gallery section.
+No page is written in Markdown.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from sphinx.application import Sphinx
+from sphinx.config import Config
+from sphinx_gallery.scrapers import figure_rst
+
+
+def png_scraper(block: Any, block_vars: dict[str, Any], gallery_conf: dict[str, Any]) -> str:
+    """Move the PNG files a code block wrote into the gallery, in the order written.
+
+    sphinx-gallery runs each example in its own folder (``examples/``), so a file that
+    an example writes there is one of its pictures; moving it keeps that folder clean.
+    """
+    written = sorted(Path.cwd().glob("*.png"), key=lambda path: path.stat().st_mtime_ns)
+    images = []
+    for path, target in zip(written, block_vars["image_path_iterator"], strict=False):
+        shutil.move(path, target)
+        images.append(target)
+    return figure_rst(images, gallery_conf["src_dir"])
+
+
+def reset_keras(gallery_conf: dict[str, Any], fname: str) -> None:
+    """Drop the models, layers and names Keras keeps from one example to the next."""
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.utils.clear_session(free_memory=True)
+
+
+#: The examples in reading order: the data, the two tutorials' models, then the rest.
+ORDER = (
+    "plot_sample_digits.py",
+    "plot_softmax.py",
+    "plot_deep_cnn.py",
+    "plot_mc_dropout.py",
+    "plot_custom_model.py",
+    "plot_early_stopping.py",
+    "plot_ensemble.py",
+    "plot_your_own_digit.py",
+)
+
+
+class ReadingOrder:
+    """Sort the examples as :data:`ORDER` lists them; others follow, by file name."""
+
+    def __init__(self, src_dir: str) -> None:
+        self.src_dir = src_dir
+
+    def __repr__(self) -> str:  # sphinx-gallery compares configurations by their repr
+        return "<ReadingOrder>"
+
+    def __call__(self, filename: str) -> tuple[int, str]:
+        name = Path(filename).name
+        return (ORDER.index(name) if name in ORDER else len(ORDER), name)
+
+
+def _rst_sources_only(app: Sphinx, config: Config) -> None:
+    config.source_suffix.pop(".md", None)
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    # After Sphinx merges the suffixes that extensions declare (priority 800).
+    app.connect("config-inited", _rst_sources_only, priority=900)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
