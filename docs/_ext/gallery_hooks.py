@@ -3,7 +3,8 @@
 The examples draw two kinds of pictures: matplotlib figures, which sphinx-gallery's own
 scraper collects, and PNG files that :mod:`mnistkit.plots` writes into the working
 directory, which :func:`png_scraper` collects. :func:`reset_keras` frees each example's
-models before the next one runs.
+models before the next one runs. :func:`add_minigallery` ends the API entry of each
+function or class that an example uses with that example's thumbnail.
 
 As an extension, it also keeps Markdown out of the sources: myst_parser, loaded to
 include ``CHANGELOG.md``, declares ``.md`` a source suffix, and sphinx-gallery would then
@@ -13,6 +14,8 @@ No page is written in Markdown.
 
 from __future__ import annotations
 
+import functools
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -71,6 +74,22 @@ class ReadingOrder:
         return (ORDER.index(name) if name in ORDER else len(ORDER), name)
 
 
+@functools.cache
+def _examples_using(index: Path) -> dict[str, Any]:
+    """Return the gallery's index of which examples use which documented name."""
+    return json.loads(index.read_text()) if index.is_file() else {}
+
+
+def add_minigallery(
+    app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
+    """End the entry of a function or class that examples use with their thumbnails."""
+    folder = Path(app.srcdir) / app.config.sphinx_gallery_conf["backreferences_dir"]
+    used = _examples_using(folder / "backreferences_all.json")
+    if what in ("function", "class", "exception") and name in used:
+        lines += ["", ".. rubric:: Examples using it", "", f".. minigallery:: {name}", ""]
+
+
 def _rst_sources_only(app: Sphinx, config: Config) -> None:
     config.source_suffix.pop(".md", None)
 
@@ -78,4 +97,5 @@ def _rst_sources_only(app: Sphinx, config: Config) -> None:
 def setup(app: Sphinx) -> dict[str, Any]:
     # After Sphinx merges the suffixes that extensions declare (priority 800).
     app.connect("config-inited", _rst_sources_only, priority=900)
+    app.connect("autodoc-process-docstring", add_minigallery)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
