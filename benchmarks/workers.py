@@ -82,9 +82,93 @@ def train_mnistkit(
     trainer.fit(train, verbose=0, **length)
     seconds = time.perf_counter() - started
     accuracy = trainer.evaluate(mnist.test)["accuracy"]
-    return _training_result(
+    import hardware
+
+    result = _training_result(
         trainer.metadata["steps"], trainer.metadata["batch_size"], seconds, accuracy
     )
+    return {**result, "precision": trainer.recipe.precision, "cpu_flags": hardware.cpu()["flags"]}
+
+
+def _step_timer(warm: int) -> Any:
+    """A Keras callback that times the steps after the first ``warm`` (tracing, caches)."""
+    import keras
+
+    class StepTimer(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.done = 0
+            self.started: float | None = None
+            self.ended = 0.0
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            self.done += 1
+            if self.done == warm:
+                self.started = time.perf_counter()
+            self.ended = time.perf_counter()
+
+        def rate(self, batch_size: int) -> float:
+            assert self.started is not None
+            return (self.done - warm) * batch_size / (self.ended - self.started)
+
+    return StepTimer()
+
+
+def step_rate(model: str, batch_size: int, precision: str, steps: int) -> dict[str, Any]:
+    """Steady examples per second of the Trainer's training step, and its GFLOP/s."""
+    import hardware
+
+    from mnistkit import Trainer, load_dataset
+
+    train = load_dataset("mnist").train
+    timer = _step_timer(warm=10)
+    trainer = Trainer(model, seed=0, precision=precision)
+    trainer.fit(train, steps=steps + 10, batch_size=batch_size, callbacks=[timer], verbose=0)
+    rate = timer.rate(batch_size)
+    flops = hardware.training_flops(trainer.model)
+    machine = hardware.cpu()
+    peak = hardware.peak_gflops(machine, trainer.recipe.precision or "float32")
+    gflops = rate * flops / 1e9
+    return {
+        "model": model,
+        "precision": trainer.recipe.precision,
+        "batch_size": batch_size,
+        "examples_per_second": round(rate, 1),
+        "training_mflop_per_example": round(flops / 1e6, 1),
+        "gflops": round(gflops, 1),
+        "peak_gflops": peak,
+        "share_of_peak": None if not peak else round(gflops / peak, 3),
+        "cpu": machine,
+    }
+
+
+def keras_rate(steps: int) -> dict[str, Any]:
+    """Plain Keras's steady rate on the tutorial's CNN recipe (batch 50, Adam, float32)."""
+    import keras
+    import numpy as np
+
+    from mnistkit import build
+
+    with np.load(NPZ) as data:
+        x_train = data["x_train"][5000:].astype("float32")[..., None] / 255.0
+        y_train = data["y_train"][5000:]
+    keras.utils.set_random_seed(0)
+    net = build("deep_cnn")
+    net.compile(
+        optimizer=keras.optimizers.Adam(1e-4),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    timer = _step_timer(warm=10)
+    net.fit(
+        x_train[: (steps + 10) * 50], y_train[: (steps + 10) * 50], batch_size=50,
+        epochs=1, verbose=0, callbacks=[timer],
+    )  # fmt: skip
+    rate = timer.rate(50)
+    return {
+        "examples_per_second": round(rate, 1),
+        "tutorial_seconds_estimate": round(20_000 * 50 / rate, 1),
+    }
 
 
 def _training_result(
@@ -182,7 +266,10 @@ def cli() -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("task", choices=["keras", "mnistkit", "load", "predict", "cli"])
+    parser.add_argument(
+        "task", choices=["keras", "mnistkit", "load", "predict", "cli", "step", "keras-rate"]
+    )
+    parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--model", default="softmax")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=100)
@@ -208,6 +295,10 @@ def main() -> None:
             options.recipe,
             options.seed,
         )
+    elif options.task == "step":
+        result = step_rate(options.model, options.batch_size, options.precision, options.steps)
+    elif options.task == "keras-rate":
+        result = keras_rate(options.steps)
     elif options.task == "load":
         result = load()
     elif options.task == "predict":

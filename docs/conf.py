@@ -16,8 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# Set before autodoc imports TensorFlow, so its start-up chatter stays out of the build log.
+from mnistkit.quiet import quiet_tensorflow
+
+# Before autodoc imports TensorFlow, so its start-up chatter stays out of the build log.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_tensorflow()
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE / "_ext"))
@@ -43,6 +46,7 @@ extensions = [
     "argparse_reference",
     "docstring_checks",
     "illustrations",
+    "weights_table",
 ]
 
 source_suffix = {".rst": "restructuredtext"}

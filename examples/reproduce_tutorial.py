@@ -49,12 +49,41 @@ def reproduce(name: str, seed: int, log_every: int | None) -> dict[str, object]:
     }
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of this script's command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="*", metavar="MODEL", help="softmax, deep_cnn or both")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="SEED")
-    parser.add_argument("--log-every", type=int, default=None)
-    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument(
+        "models",
+        nargs="*",
+        metavar="MODEL",
+        help="the models to train: softmax, deep_cnn, or both (the default)",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        metavar="SEED",
+        help="train each model once per seed and report the median accuracy (default: 0)",
+    )
+    parser.add_argument(
+        "--log-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="print the tutorial's 'step N, training accuracy A' line every N steps "
+        "(default: print nothing while training)",
+    )
+    parser.add_argument(
+        "--json",
+        metavar="FILE",
+        help="also write the machine and every run's figures to FILE as JSON",
+    )
+    return parser
+
+
+def main() -> int:
+    parser = build_parser()
     options = parser.parse_args()
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     print(f"Machine: {machine}")

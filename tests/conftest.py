@@ -1,8 +1,10 @@
-"""Fixtures shared by the test modules: the embedded MNIST arrays, read once."""
+"""Fixtures shared by the test modules: the embedded MNIST arrays, read once; Ctrl-C."""
 
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -47,3 +49,20 @@ def trained_deep_cnn() -> Any:
     trainer = Trainer("deep_cnn", seed=0)
     trainer.fit(load_dataset("mnist").train, steps=400, verbose=0)
     return trainer.model
+
+
+@pytest.fixture
+def default_sigint() -> Iterator[None]:
+    """Ctrl-C raises ``KeyboardInterrupt`` during the test, here and in the processes it starts.
+
+    A runner started with SIGINT ignored (``tox &`` in a script, ``nohup``) passes the
+    ignored disposition on, and Python then leaves it ignored at start-up. Installing
+    Python's handler here undoes that in this process; a process the test starts gets
+    SIGINT's default action back at ``exec``, as it does for every caught signal, so its
+    Python installs its own handler too. The previous handler comes back afterwards.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -18,7 +18,7 @@ import pytest
 import mnistkit
 from mnistkit.cli import build_parser
 
-COMMANDS = ["train", "evaluate", "predict", "models", "datasets"]
+COMMANDS = ["train", "evaluate", "predict", "models", "datasets", "samples"]
 RUN_FILES = [
     "model.keras",
     "metrics.json",
@@ -95,7 +95,9 @@ def test_quick_commands_do_not_import_tensorflow() -> None:
     script = (
         "import contextlib, io, sys\n"
         "from mnistkit.cli import main\n"
-        "for argv in (['--help'], ['--version'], ['models'], ['datasets']):\n"
+        "import tempfile\n"
+        "folder = tempfile.mkdtemp()\n"
+        "for argv in (['--help'], ['--version'], ['models'], ['datasets'], ['samples', folder]):\n"
         "    with contextlib.redirect_stdout(io.StringIO()):\n"
         "        assert main(argv) == 0, argv\n"
         "print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules))\n"
@@ -366,6 +368,7 @@ def test_unknown_optimizer_is_a_usage_error_before_tensorflow_loads(tmp_path: Pa
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("default_sigint")
 def test_interrupted_train_exits_130_and_resumes_to_the_end(tmp_path: Path) -> None:
     folder = tmp_path / "run"
     command = ["train", "softmax", "--steps", "3000", "--batch-size", "50", "--log-every", "500"]
@@ -407,3 +410,12 @@ def test_interrupted_train_exits_130_and_resumes_to_the_end(tmp_path: Path) -> N
     steps = [int(row.split(",")[0]) for row in (folder / "history.csv").read_text().split()[1:]]
     assert steps == sorted(set(steps))
     assert steps[-1] == 3000
+
+
+def test_samples_writes_pictures_that_predict_reads(tmp_path: Path) -> None:
+    result = run_cli("samples", tmp_path / "digits", "--style", "mnist")
+
+    assert result.returncode == 0, result.stderr
+    written = sorted((tmp_path / "digits").glob("*.png"))
+    assert [path.name for path in written] == [f"{digit}-mnist.png" for digit in range(10)]
+    assert f"{tmp_path / 'digits' / '7-mnist.png'}  7" in result.stdout

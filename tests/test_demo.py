@@ -181,6 +181,7 @@ def test_port_in_use_is_named(server: DemoServer) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("default_sigint")
 def test_serve_demo_says_where_and_stops_cleanly_on_ctrl_c() -> None:
     code = (
         "from mnistkit import build\n"

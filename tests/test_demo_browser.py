@@ -23,6 +23,8 @@ import pytest
 
 from mnistkit.demo import DemoServer
 
+pytestmark = pytest.mark.extras  # the converters' extras, or a browser
+
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "_static" / "demo.png"
 FLAGS = [
     "--headless",

@@ -15,6 +15,8 @@ from mnistkit import InvalidArgumentError, build, load_dataset
 from mnistkit.errors import ExportError, MissingDependencyError
 from mnistkit.export import ExportReport, export_model, load_export
 
+pytestmark = pytest.mark.extras  # the converters' extras, or a browser
+
 ROUND_TRIPS = [
     pytest.param("saved_model", None, "model", id="saved_model"),
     pytest.param("tflite", None, "model.tflite", id="tflite"),

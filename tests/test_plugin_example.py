@@ -153,3 +153,29 @@ def test_plugin_model_trains_saves_and_loads_in_a_new_process_without_the_plugin
     assert reloaded["factor"] == 0.5
     assert reloaded["metadata"] == {"trained_on": "mnist_small"}
     np.testing.assert_allclose(np.load(loaded), np.load(saved), rtol=1e-6, atol=1e-6)
+
+
+PRETRAINED = """
+    import json
+    import mnistkit
+
+    weights = mnistkit.model_weights("tiny_mlp")["mnist"]
+    model = mnistkit.build("tiny_mlp", weights="mnist")
+    result = mnistkit.Predictor(model).evaluate(mnistkit.load_dataset("mnist").test)
+    print(json.dumps({
+        "pretrained": mnistkit.list_models(pretrained=True),
+        "errors": round((1 - result["accuracy"]) * result["examples"]),
+        "meta": dict(weights.meta),
+        "recipe": mnistkit.model_info(model).recipe.name,
+    }))
+"""
+
+
+def test_plugin_ships_pretrained_weights_that_score_their_metadata_accuracy(site: Path) -> None:
+    shipped = _run(site, PRETRAINED)
+
+    assert shipped["pretrained"] == ["deep_cnn", "softmax", "tiny_mlp"]
+    assert shipped["meta"]["model"] == "tiny_mlp"
+    assert shipped["meta"]["command"].startswith("python tools/make_weights.py tiny_mlp ")
+    assert shipped["recipe"] == "default"
+    assert abs(shipped["errors"] - shipped["meta"]["test_errors"]) <= 2

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from mnistkit import InvalidArgumentError, Recipe
 from mnistkit.streams import (
+    affine_images,
     batch_indices,
     evaluation_batches,
     index_stream,
@@ -122,3 +123,38 @@ def test_each_fit_of_a_trainer_draws_its_own_order() -> None:
     assert len({stream_seed(3, run) for run in range(5)}) == 5
     with pytest.raises(InvalidArgumentError, match="argument `seed`"):
         stream_seed(-1)
+
+
+def test_an_affine_stream_started_at_a_step_continues_the_whole_stream() -> None:
+    rng = np.random.default_rng(2)
+    pixels, labels = rng.integers(0, 256, (20, 28, 28, 1), np.uint8), np.arange(20) % 10
+    settings = {"rotation": 12.0, "scale": 0.1, "shear": 5.0, "shift": 2}
+
+    def images(start: int, number: int) -> list[np.ndarray]:
+        stream = training_stream(pixels, labels, batch_size=6, seed=3, start_step=start, **settings)
+        return [batch.numpy() for batch, _ in stream.take(number)]
+
+    whole, resumed = images(0, 6), images(3, 3)
+    for expected, actual in zip(whole[3:], resumed, strict=True):
+        np.testing.assert_array_equal(expected, actual)
+    plain = training_stream(pixels, labels, batch_size=6, seed=3)
+    assert not np.array_equal(next(iter(plain))[0].numpy(), whole[0])
+
+
+def test_affine_images_keep_the_ink_near_the_centre_and_differ_per_image() -> None:
+    images = np.zeros((16, 28, 28, 1), np.float32)
+    images[:, 8:20, 12:16] = 1.0  # a stroke in the middle: nothing leaves the frame
+    moved = affine_images(images, seed=1, step=0, rotation=10.0, scale=0.1, shift=2.0)
+    moved = moved.numpy()
+    ink = moved.sum(axis=(1, 2, 3)) / images[0].sum()
+    assert (np.abs(ink - 1.0) < 0.25).all()  # sizes change by at most 10% each way
+    assert len({moved[i].tobytes() for i in range(16)}) == 16
+    again = affine_images(images, seed=1, step=0, rotation=10.0, scale=0.1, shift=2.0)
+    np.testing.assert_array_equal(again.numpy(), moved)
+
+
+def test_one_hot_labels_for_a_smoothed_loss() -> None:
+    pixels, labels = np.zeros((8, 28, 28, 1), np.uint8), np.arange(8) % 10
+    _, targets = next(iter(training_stream(pixels, labels, batch_size=4, seed=0, one_hot=10)))
+    assert targets.shape == (4, 10)
+    np.testing.assert_array_equal(targets.numpy().sum(axis=1), 1.0)

@@ -160,6 +160,7 @@ class CtrlC(keras.callbacks.Callback):
         self.finished.append(step)
 
 
+@pytest.mark.usefixtures("default_sigint")
 def test_ctrl_c_lets_the_step_under_way_finish_and_saves_it(data, tmp_path) -> None:
     ctrl_c = CtrlC(5)
     with pytest.raises(KeyboardInterrupt):
@@ -171,6 +172,7 @@ def test_ctrl_c_lets_the_step_under_way_finish_and_saves_it(data, tmp_path) -> N
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+@pytest.mark.usefixtures("default_sigint")
 def test_ctrl_c_in_the_last_step_still_interrupts(data, tmp_path) -> None:
     with pytest.raises(KeyboardInterrupt):
         Trainer(small_dropout_model(), seed=14).fit(
@@ -179,6 +181,7 @@ def test_ctrl_c_in_the_last_step_still_interrupts(data, tmp_path) -> None:
     assert read_state(tmp_path)["step"] == 4
 
 
+@pytest.mark.usefixtures("default_sigint")
 def test_a_second_ctrl_c_interrupts_at_once(data) -> None:
     ctrl_c = CtrlC(3, 3)
     with pytest.raises(KeyboardInterrupt):
@@ -410,7 +413,7 @@ def test_a_recipe_that_shifts_images_needs_a_model_that_takes_images(data) -> No
     inputs = keras.Input((784,))
     flat_model = keras.Model(inputs, keras.layers.Dense(10)(inputs))
     trainer = Trainer(flat_model, recipe=Recipe(optimizer="sgd", steps=2, shift=1), seed=0)
-    with pytest.raises(InvalidArgumentError, match="shifts images by up to 1 pixels"):
+    with pytest.raises(InvalidArgumentError, match="shifts of up to 1 pixels"):
         trainer.fit(data, verbose=0)
 
 
@@ -666,3 +669,33 @@ def test_a_recipe_is_checked_when_it_is_made() -> None:
         Recipe(steps=10, keep_prob=7)
     with pytest.raises(InvalidArgumentError, match="argument `learning_rate`"):
         Recipe(steps=10, learning_rate=float("nan"))
+
+
+def test_a_recipe_with_affine_moves_averaged_weights_and_smoothing_resumes_exactly(
+    data, tmp_path
+) -> None:
+    recipe = Recipe(
+        optimizer="adam", learning_rate=1e-3, steps=8, batch_size=20, shift=2,
+        rotation=10.0, scale=0.1, label_smoothing=0.1, ema=0.9,
+    )  # fmt: skip
+
+    def trainer() -> Trainer:
+        keras.utils.set_random_seed(22)
+        return Trainer(small_dropout_model(), recipe=recipe, seed=22, deterministic=True)
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: object = None) -> None:
+            if int(self.model.optimizer.iterations.numpy()) == 5:
+                raise KeyboardInterrupt
+
+    whole = trainer()
+    whole.fit(data, verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        trainer().fit(data, checkpoint_dir=tmp_path, callbacks=[Interrupt()], verbose=0)
+    resumed = trainer()
+    resumed.fit(data, checkpoint_dir=tmp_path, resume=True, verbose=0)
+    for expected, actual in zip(weights_of(whole), weights_of(resumed), strict=True):
+        np.testing.assert_array_equal(expected, actual)  # the averages, restored and finished
+    assert "label smoothing 0.1" in whole.recipe.describe()
+    loss = whole.evaluate(data)["loss"]
+    assert loss == pytest.approx(Trainer(whole.model, seed=0).evaluate(data)["loss"], rel=1e-5)

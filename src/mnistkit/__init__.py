@@ -3,7 +3,8 @@
 Importing mnistkit is fast: Keras and TensorFlow are imported when a model is built,
 trained or loaded, not before. Whoever imports Keras first, mnistkit's layers are then
 registered with it, so ``keras.saving.load_model`` reads mnistkit's models once
-``mnistkit`` is imported.
+``mnistkit`` is imported. When mnistkit is the one to import TensorFlow, it holds back
+TensorFlow's start-up log (see :mod:`mnistkit.quiet`); ``MNISTKIT_DEBUG=1`` shows it.
 
 Example:
     >>> from mnistkit import build, load_dataset
@@ -53,9 +54,11 @@ from mnistkit.models import (
     unregister_model,
 )
 from mnistkit.plan import RunPlan
+from mnistkit.quiet import quiet_tensorflow
 from mnistkit.recipes import Recipe, resolve_recipe, with_recipes
 from mnistkit.registry import Entry, PluginConflictWarning
 from mnistkit.saving import load_model, read_metadata, save_model
+from mnistkit.weights import Weights, model_weights, with_weights
 
 if TYPE_CHECKING:
     from mnistkit.layers import KeepProbDropout, get_keep_prob, mc_dropout, set_keep_prob
@@ -86,6 +89,7 @@ __all__ = [
     "Trainer",
     "TrainingDivergedError",
     "UnknownNameError",
+    "Weights",
     "__version__",
     "build",
     "describe_datasets",
@@ -98,6 +102,7 @@ __all__ = [
     "mc_dropout",
     "model_info",
     "model_recipes",
+    "model_weights",
     "read_metadata",
     "register_dataset",
     "register_model",
@@ -107,6 +112,7 @@ __all__ = [
     "unregister_dataset",
     "unregister_model",
     "with_recipes",
+    "with_weights",
 ]
 
 # Names whose modules import Keras: loaded on first access (PEP 562).
@@ -124,6 +130,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'mnistkit' has no attribute {name!r}")
+    quiet_tensorflow()
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -184,7 +184,10 @@ class Monitor(keras.callbacks.Callback):
             params={
                 "verbose": 1 if verbose == "auto" else verbose,
                 "epochs": plan.epochs,
-                "steps": plan.steps_per_epoch,
+                # a run shorter than one pass shows its own length on the bar
+                "steps": None
+                if plan.steps_per_epoch is None
+                else min(plan.steps_per_epoch, plan.total_steps),
                 "steps_per_call": int(engine.steps_per_execution),
             },
         )

@@ -129,7 +129,10 @@ def make_optimizer(recipe: Recipe, total_steps: int | None) -> keras.optimizers.
             warmup_target=recipe.learning_rate,
             warmup_steps=warmup,
         )
-    return keras.optimizers.get({"class_name": recipe.optimizer, "config": {"learning_rate": rate}})
+    config: dict[str, Any] = {"learning_rate": rate}
+    if recipe.ema is not None:
+        config.update(use_ema=True, ema_momentum=recipe.ema)
+    return keras.optimizers.get({"class_name": recipe.optimizer, "config": config})
 
 
 def copies(metrics: Sequence[Any]) -> list[Any]:
@@ -142,19 +145,46 @@ def copies(metrics: Sequence[Any]) -> list[Any]:
     ]
 
 
+def losses(recipe: Recipe, loss: Any, output: str) -> tuple[Any, Any]:
+    """The loss to evaluate with, and the loss to train with (smoothed, if the recipe says).
+
+    A loss the user gave is used for both. Otherwise it is the cross-entropy on the
+    model's logits or probabilities, on integer labels; with label smoothing the
+    training stream gives one-hot labels, which Keras's smoothed loss takes.
+    """
+    if loss is not None:
+        return loss, loss
+    from_logits = output == "logits"
+    plain = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+    if not recipe.label_smoothing:
+        return plain, plain
+    smoothed = keras.losses.CategoricalCrossentropy(
+        from_logits=from_logits, label_smoothing=recipe.label_smoothing
+    )
+    return plain, smoothed
+
+
 def compile_engines(
-    model: keras.Model, optimizer: Any, loss: Any, metrics: Sequence[Any], *, strategy: Any
+    model: keras.Model,
+    optimizer: Any,
+    loss: Any,
+    metrics: Sequence[Any],
+    *,
+    strategy: Any,
+    training_loss: Any = None,
 ) -> tuple[Engine, Engine]:
     """Compile the model, and the engines that train and evaluate it, with one optimizer.
 
     Each gets its own copies of the metrics, so that evaluating mid-run leaves the running
-    training figures alone. Call inside the strategy's scope.
+    training figures alone. The training engine takes ``training_loss`` if given. Call
+    inside the strategy's scope.
     """
     multi_worker = is_multi_worker(strategy)
     engine = Engine(model, multi_worker=multi_worker)
     evaluator = Engine(model, multi_worker=multi_worker)
     for each in (model, engine, evaluator):
-        each.compile(optimizer=optimizer, loss=loss, metrics=copies(metrics))
+        chosen = training_loss if each is engine and training_loss is not None else loss
+        each.compile(optimizer=optimizer, loss=chosen, metrics=copies(metrics))
     return engine, evaluator
 
 
@@ -225,11 +255,11 @@ def plan_run(
                 "`log_every` needs arrays or a Split: it measures the batch about to be "
                 "trained on, which a tf.data.Dataset cannot give back."
             )
-    if recipe.shift and len(model.input_shape) != 4:
+    if any(recipe.augmentation().values()) and len(model.input_shape) != 4:
         raise InvalidArgumentError(
-            f"The recipe shifts images by up to {recipe.shift} pixels, which needs a "
-            "model that takes images shaped (height, width, channels). Received: "
-            f"input shape {tuple(model.input_shape[1:])}"
+            f"The recipe moves images (shifts of up to {recipe.shift} pixels, rotations, "
+            "scaling or shear), which needs a model that takes images shaped (height, "
+            f"width, channels). Received: input shape {tuple(model.input_shape[1:])}"
         )
     return RunPlan.make(
         steps=recipe.steps,
@@ -238,3 +268,34 @@ def plan_run(
         log_every=log_every,
         checkpoint_every=None if checkpoint_dir is None else every,
     )
+
+
+def check_callbacks(callbacks: Any) -> None:
+    """Raise unless ``callbacks`` is a sequence of Keras callbacks."""
+    if isinstance(callbacks, keras.callbacks.Callback) or not isinstance(callbacks, Sequence):
+        raise invalid("callbacks", "a sequence of keras.callbacks.Callback", callbacks)
+    for callback in callbacks:
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise invalid("callbacks", "a sequence of keras.callbacks.Callback", callback)
+
+
+def smoothing_classes(recipe: Recipe, loss: Any, model: keras.Model) -> int | None:
+    """The classes to one-hot the training labels into for a smoothed loss, or ``None``."""
+    if not recipe.label_smoothing or loss is not None:
+        return None
+    return int(model.output_shape[-1])
+
+
+def checkpoint_run(
+    trainer: Any, plan: RunPlan, recipe: Recipe, source: DataSource, data_seed: int
+) -> dict[str, Any]:
+    """What a checkpoint records of its run, and a resumed run must match."""
+    return {
+        "model": trainer.model_name or trainer.model.name,
+        "parameters": int(trainer.model.count_params()),
+        "seed": trainer.seed,
+        "stream_seed": data_seed,
+        "batch_size": recipe.batch_size,
+        "total_steps": plan.total_steps,
+        "data_checksum": source.checksum(),
+    }

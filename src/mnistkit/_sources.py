@@ -165,7 +165,13 @@ class DataSource(Protocol):
         """Steps of ``batch_size`` in one pass, or ``None`` if unknown."""
 
     def training_stream(
-        self, *, batch_size: int, seed: int, start_step: int, shift: int
+        self,
+        *,
+        batch_size: int,
+        seed: int,
+        start_step: int,
+        augmentation: dict[str, Any],
+        one_hot: int | None,
     ) -> tf.data.Dataset:
         """The endless stream of training batches from ``start_step`` on."""
 
@@ -189,7 +195,13 @@ class ArraySource:
         return math.ceil(len(self.arrays.images) / batch_size)
 
     def training_stream(
-        self, *, batch_size: int, seed: int, start_step: int, shift: int
+        self,
+        *,
+        batch_size: int,
+        seed: int,
+        start_step: int,
+        augmentation: dict[str, Any],
+        one_hot: int | None,
     ) -> tf.data.Dataset:
         return streams.training_stream(
             self.arrays.images,
@@ -197,7 +209,8 @@ class ArraySource:
             batch_size=batch_size,
             seed=seed,
             start_step=start_step,
-            shift=shift,
+            one_hot=one_hot,
+            **augmentation,
         )
 
     def evaluation_batches(self, batch_size: int) -> tf.data.Dataset:
@@ -224,9 +237,22 @@ class DatasetSource:
         return cardinality if cardinality > 0 else None
 
     def training_stream(
-        self, *, batch_size: int, seed: int, start_step: int, shift: int
+        self,
+        *,
+        batch_size: int,
+        seed: int,
+        start_step: int,
+        augmentation: dict[str, Any],
+        one_hot: int | None,
     ) -> tf.data.Dataset:
-        return self.dataset.repeat()
+        if one_hot is None:
+            return self.dataset.repeat()
+        classes = one_hot
+
+        def encode(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            return images, tf.one_hot(tf.cast(labels, tf.int32), classes, dtype=tf.float32)
+
+        return self.dataset.map(tf.autograph.experimental.do_not_convert(encode)).repeat()
 
     def evaluation_batches(self, batch_size: int) -> tf.data.Dataset:
         return self.dataset

@@ -131,6 +131,9 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def _decode(payload: bytes) -> np.ndarray:
+    from mnistkit.quiet import quiet_tensorflow
+
+    quiet_tensorflow()
     import tensorflow as tf
 
     try:
@@ -162,7 +165,7 @@ def _grayscale(image: np.ndarray) -> np.ndarray:
         pixels = array.astype(np.float64) / np.iinfo(array.dtype).max
     else:
         pixels = array.astype(np.float64)
-        if pixels.max() > 1.0:
+        if np.max(pixels) > 1.0:
             pixels /= 255.0
     pixels = np.clip(pixels, 0.0, 1.0)
     if channels == 0:
@@ -216,8 +219,8 @@ def _centre(digit: np.ndarray, field: int) -> np.ndarray:
     centre_row = (digit.sum(axis=1) @ np.arange(height)) / total
     centre_col = (digit.sum(axis=0) @ np.arange(width)) / total
     # Shift by whole pixels, as MNIST did, but never push the digit out of the field.
-    top = int(np.clip(round(_CENTRE - centre_row), 0, field - height))
-    left = int(np.clip(round(_CENTRE - centre_col), 0, field - width))
+    top = int(np.clip(round(_CENTRE - float(centre_row)), 0, field - height))
+    left = int(np.clip(round(_CENTRE - float(centre_col)), 0, field - width))
     out = np.zeros((field, field), np.float32)
     out[top : top + height, left : left + width] = digit
     return out

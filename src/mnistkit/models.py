@@ -18,6 +18,7 @@ from mnistkit.errors import InvalidArgumentError
 from mnistkit.recipes import Recipe, recipes_of, resolve_recipe, with_recipes
 from mnistkit.registry import Entry, Registry
 from mnistkit.validation import check_one_of, invalid
+from mnistkit.weights import Weights, resolve_weights, weights_of, with_weights
 
 if TYPE_CHECKING:
     import keras
@@ -123,15 +124,20 @@ def build(
     name: str | None = None,
     output: str = "logits",
     recipe: str | Recipe | None = None,
+    weights: str | Weights | None = None,
     **kwargs: Any,
 ) -> keras.Model:
-    """Build a registered model by name.
+    """Build a registered model by name, untrained or with the trained weights it ships.
 
     The model outputs logits unless ``output="probabilities"`` is asked for. Keras code
     written for probabilities (``loss="categorical_crossentropy"``, or
     ``"sparse_categorical_crossentropy"`` without ``from_logits=True``) needs that: on
     logits it trains to chance without a word. A factory that takes ``keep_prob`` is
     given the recipe's, unless ``keep_prob`` is passed here.
+
+    With ``weights``, the model is built for the recipe the weights were trained with
+    (unless ``recipe`` is given) and their arrays are loaded into it, after a check of
+    their SHA-256 (see :doc:`/pretrained`).
 
     Args:
         model: A registered name, such as ``"softmax"`` or ``"deep_cnn"``; see
@@ -141,7 +147,11 @@ def build(
             models fit in one Keras model.
         output: ``"logits"``, or ``"probabilities"`` (a softmax at the end).
         recipe: The name of the model's recipe (or a :class:`~mnistkit.Recipe`) to
-            build for; ``None`` for the default one.
+            build for; ``None`` for the default one, or the one ``weights`` were
+            trained with.
+        weights: The name of one of the model's trained weight sets, such as
+            ``"mnist"`` (see :func:`~mnistkit.model_weights`), or a
+            :class:`~mnistkit.Weights`; ``None`` for fresh, untrained weights.
         **kwargs: The factory's keyword arguments, such as ``keep_prob``.
 
     Returns:
@@ -149,16 +159,20 @@ def build(
         :class:`~mnistkit.layers.ModelOutput` (see :func:`model_info`).
 
     Raises:
-        UnknownNameError: If no model (or recipe) is registered under that name; the
-            message suggests close matches.
+        UnknownNameError: If no model (or recipe, or weight set) is registered under
+            that name; the message suggests close matches.
         InvalidArgumentError: If the factory does not accept an argument (the message
             lists those it accepts), ``output`` is not one of the two kinds, or the
             factory returns something other than a Keras model with one output.
         PluginError: If the plugin that provides the model fails to import.
+        DataFormatError: If the weights file fails its SHA-256 check or does not fit
+            the model.
 
     Example:
         >>> build("softmax").count_params()
         7850
+        >>> build("deep_cnn", weights="mnist").get_layer("dropout").get_config()["keep_prob"]
+        0.75
         >>> build("deep_cnn", recipe="fast").get_layer("dropout").get_config()["keep_prob"]
         0.75
         >>> build("softmax", output="probabilities", name="mine").name
@@ -167,19 +181,27 @@ def build(
     check_one_of(output, "output", ("logits", "probabilities"))
     if name is not None and (not isinstance(name, str) or not name):
         raise invalid("name", "a non-empty string", name)
+    from mnistkit.quiet import quiet_tensorflow
+
+    quiet_tensorflow()  # before the factory imports Keras
     entry = MODELS.entry(model)
     factory = MODELS.get(entry.name)
+    trained = None
+    if weights is not None:
+        trained = resolve_weights(weights_of(factory), weights, model=entry.name)
+        recipe = trained.recipe if recipe is None else recipe
+        kwargs = {**trained.arguments, **kwargs}
     chosen = resolve_recipe(recipes_of(factory), recipe, model=entry.name)
     if chosen.keep_prob is not None and _accepts(factory, "keep_prob"):
         kwargs.setdefault("keep_prob", chosen.keep_prob)
-    built = MODELS.create(entry.name, **kwargs)
-    return with_model_info(
-        built,
+    built = with_model_info(
+        MODELS.create(entry.name, **kwargs),
         model_name=entry.name,
         output=output,
         recipe=chosen,
         name=name or _unique(entry.name),
     )
+    return built if trained is None else trained.load_into(built)
 
 
 def with_model_info(
@@ -276,21 +298,27 @@ def model_info(model: keras.Model) -> ModelInfo | None:
     return ModelInfo(name=card.model_name, output=card.kind, recipe=recipe)
 
 
-def list_models(pattern: str | None = None) -> list[str]:
+def list_models(pattern: str | None = None, *, pretrained: bool = False) -> list[str]:
     """Return the names of the registered models, sorted.
 
     Args:
         pattern: An :mod:`fnmatch` pattern such as ``"*cnn*"``; ``None`` keeps all.
+        pretrained: Keep only the models that ship trained weights (see
+            :func:`~mnistkit.model_weights`); this imports the plugins that declare
+            models, to read their factories.
 
     Returns:
         The names, built-in, registered at run time, and declared by installed
-        plugins (listed without importing them).
+        plugins (listed without importing them, unless ``pretrained``).
 
     Example:
         >>> list_models("*cnn*")
         ['deep_cnn']
+        >>> list_models(pretrained=True)
+        ['deep_cnn', 'softmax']
     """
-    return MODELS.names(pattern)
+    names = MODELS.names(pattern)
+    return [name for name in names if weights_of(MODELS.get(name))] if pretrained else names
 
 
 def describe_models(pattern: str | None = None) -> list[Entry]:
@@ -360,6 +388,7 @@ def _unique(name: str) -> str:
         summary="The tutorial's: gradient descent at 0.5, 1,000 steps of 100.",
     )
 )
+@with_weights(mnist=Weights("mnistkit", "data/weights/softmax-mnist.npz"))
 def softmax() -> keras.Model:
     """Softmax regression: one dense layer from 784 pixels to 10 logits.
 
@@ -407,6 +436,7 @@ def softmax() -> keras.Model:
         "a pixel, Adam warm-up and cosine decay from 3e-3, keep_prob 0.75, bfloat16 where fast.",
     ),
 )
+@with_weights(mnist=Weights("mnistkit", "data/weights/deep_cnn-mnist.npz"))
 def deep_cnn(*, keep_prob: float = 0.5, seed: int | None = None) -> keras.Model:
     """The tutorial's deep MNIST network: two conv/pool blocks, dense 1024, dropout, dense 10.
 

@@ -77,10 +77,11 @@ def confusion_matrix(
             f"{predicted.size} predictions."
         )
     for name, values in (("labels", true), ("predictions", predicted)):
-        if values.size and (values.min() < 0 or values.max() >= num_classes):
+        low, high = (int(np.min(values)), int(np.max(values))) if values.size else (0, 0)
+        if low < 0 or high >= num_classes:
             raise InvalidArgumentError(
                 f"Invalid value for argument `{name}`. Expected integers in "
-                f"[0, {num_classes - 1}]. Received: {name} from {values.min()} to {values.max()}"
+                f"[0, {num_classes - 1}]. Received: {name} from {low} to {high}"
             )
     counts = np.bincount(true * num_classes + predicted, minlength=num_classes**2)
     return counts.reshape(num_classes, num_classes)

@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 from mnistkit.errors import InvalidArgumentError, UnknownNameError
 from mnistkit.validation import (
+    check_in_range,
+    check_non_negative_int,
     check_one_of,
     check_positive_float,
     check_positive_int,
@@ -101,7 +103,17 @@ class Recipe:
         precision: The computation precision, one of :data:`PRECISIONS`; ``None``
             leaves it to the Trainer (float32 unless told otherwise).
         shift: Move each training image by a random whole number of pixels, up to
-            ``shift`` in each direction (a cheap augmentation); 0 for none.
+            ``shift`` in each direction (a cheap augmentation); 0 for none. With
+            ``rotation``, ``scale`` or ``shear``, the move is part of one affine
+            transform, drawn continuously (see :func:`~mnistkit.streams.augment_images`).
+        rotation: Rotate each training image by up to this many degrees either way.
+        scale: Resize each training image by up to this share either way (0.1: from
+            90% to 110%).
+        shear: Shear each training image by up to this many degrees either way.
+        label_smoothing: Train on labels smoothed by this share (Keras's
+            ``label_smoothing``); 0 for none. Evaluation is not smoothed.
+        ema: Average the weights along training with this momentum (Keras optimizers'
+            ``use_ema``), and end the run with the averages; ``None`` for none.
         summary: One line on what the recipe is for.
         name: The name the model carries the recipe under (set by
             :func:`resolve_recipe`); ``None`` for a recipe made by hand.
@@ -128,6 +140,11 @@ class Recipe:
     schedule: str | None = None
     precision: str | None = None
     shift: int = 0
+    rotation: float = 0.0
+    scale: float = 0.0
+    shear: float = 0.0
+    label_smoothing: float = 0.0
+    ema: float | None = None
     summary: str = ""
     name: str | None = None
 
@@ -149,8 +166,16 @@ class Recipe:
         check_one_of(self.schedule, "schedule", SCHEDULES)
         if self.precision is not None:
             check_one_of(self.precision, "precision", PRECISIONS)
-        if isinstance(self.shift, bool) or not isinstance(self.shift, int) or self.shift < 0:
-            raise invalid("shift", "a non-negative integer", self.shift)
+        set_(self, "shift", check_non_negative_int(self.shift, "shift"))
+        for field, top in (("rotation", 180.0), ("scale", 0.9), ("shear", 80.0)):
+            set_(self, field, check_in_range(getattr(self, field), field, 0.0, top))
+        set_(
+            self,
+            "label_smoothing",
+            check_in_range(self.label_smoothing, "label_smoothing", 0.0, 0.99),
+        )
+        if self.ema is not None:
+            set_(self, "ema", check_in_range(self.ema, "ema", 0.0, 0.99999))
         if not isinstance(self.summary, str):
             raise invalid("summary", "a string", self.summary)
         if self.name is not None and not isinstance(self.name, str):
@@ -239,7 +264,22 @@ class Recipe:
             parts.append(f"{self.schedule} schedule")
         if self.shift:
             parts.append(f"shifts of up to {self.shift} px")
+        for field, unit in (("rotation", " degrees"), ("scale", ""), ("shear", " degrees")):
+            if getattr(self, field):
+                parts.append(f"{field} up to {getattr(self, field):g}{unit}")
+        if self.label_smoothing:
+            parts.append(f"label smoothing {self.label_smoothing:g}")
+        if self.ema is not None:
+            parts.append(f"weights averaged ({self.ema:g})")
         return ", ".join(parts)
+
+    def augmentation(self) -> dict[str, Any]:
+        """The augmentation settings, as :func:`~mnistkit.streams.augment_images` takes them.
+
+        Returns:
+            ``shift``, ``rotation``, ``scale`` and ``shear``.
+        """
+        return {name: getattr(self, name) for name in ("shift", "rotation", "scale", "shear")}
 
 
 def check_optimizer(name: str) -> str:

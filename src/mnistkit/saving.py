@@ -123,6 +123,9 @@ def load_model(path: str | os.PathLike[str], *, compile: bool = True) -> keras.M
             config = json.loads(archive.read("config.json"))
         except (KeyError, ValueError) as error:
             raise DataFormatError(f"{path}: not a Keras model file ({error}).") from None
+    from mnistkit.quiet import quiet_tensorflow
+
+    quiet_tensorflow()
     import keras
 
     import mnistkit.layers  # noqa: F401  (registers mnistkit's layers with Keras)

@@ -13,6 +13,7 @@ can be inspected (which step first sees example 0?) and reused.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -23,6 +24,8 @@ from mnistkit.datasets import scale_pixels
 from mnistkit.validation import check_non_negative_int, check_positive_int, check_seed
 
 __all__ = [
+    "affine_images",
+    "augment_images",
     "batch_at",
     "batch_indices",
     "epoch_order",
@@ -106,14 +109,18 @@ def training_stream(
     seed: int,
     start_step: int = 0,
     shift: int = 0,
+    rotation: float = 0.0,
+    scale: float = 0.0,
+    shear: float = 0.0,
+    one_hot: int | None = None,
 ) -> tf.data.Dataset:
     """Return the endless batches of training data from ``start_step`` on.
 
     Epoch ``e`` visits the examples in the order of a stateless shuffle seeded by
     ``(seed, e)``; batches run on across epoch boundaries, as the tutorial's
-    ``next_batch`` did. With ``shift``, each image of step ``s`` moves by a whole
-    number of pixels, up to ``shift`` each way, drawn from ``(seed, s)``: the same
-    shifts again on a resumed run.
+    ``next_batch`` did. The images of step ``s`` are augmented (see
+    :func:`augment_images`) with random draws from ``(seed, s)``: the same again on a
+    resumed run.
 
     Args:
         images: The images, uint8 pixels (scaled on the fly) or float32 in [0, 1].
@@ -122,6 +129,11 @@ def training_stream(
         seed: The seed of the order and of the shifts (see :func:`stream_seed`).
         start_step: The step of the first batch.
         shift: The largest shift, in pixels; 0 for none.
+        rotation: The largest rotation, in degrees.
+        scale: The largest relative change of size (0.1: from 90% to 110%).
+        shear: The largest shear, in degrees.
+        one_hot: Give the labels as one-hot rows of this many classes (for a loss with
+            label smoothing); ``None`` keeps them as they are.
 
     Returns:
         A ``tf.data.Dataset`` of ``(images, labels)`` batches, float32 images.
@@ -137,6 +149,7 @@ def training_stream(
     count = len(images)
     check_positive_int(batch_size, "batch_size")
     check_non_negative_int(shift, "shift")
+    affine = {"rotation": rotation, "scale": scale, "shear": shear}
     images = tf.constant(images)
     labels = tf.constant(labels)
     indices = index_stream(count, batch_size=batch_size, seed=seed, start_step=start_step)
@@ -145,14 +158,126 @@ def training_stream(
     @_plain_graph
     def gather(step: tf.Tensor, picked: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         batch = _scale_tensor(tf.gather(images, picked))
-        if shift:
-            batch = shift_images(batch, shift=shift, seed=seed, step=step)
-        return batch, tf.gather(labels, picked)
+        batch = augment_images(batch, seed=seed, step=step, shift=shift, **affine)
+        targets = tf.gather(labels, picked)
+        if one_hot is not None:
+            targets = tf.one_hot(tf.cast(targets, tf.int32), one_hot, dtype=tf.float32)
+        return batch, targets
 
     batches = tf.data.Dataset.zip((steps, indices)).map(
         gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
     return _in_memory(batches.prefetch(tf.data.AUTOTUNE))
+
+
+def augment_images(
+    images: tf.Tensor,
+    *,
+    seed: int,
+    step: Any,
+    shift: int = 0,
+    rotation: float = 0.0,
+    scale: float = 0.0,
+    shear: float = 0.0,
+) -> tf.Tensor:
+    """Transform each image of a (N, H, W, C) batch at random, reproducibly.
+
+    With only ``shift``, each image moves by a whole number of pixels (:func:`shift_images`,
+    exact and fast). With ``rotation``, ``scale`` or ``shear`` too, each image gets an
+    affine transform of its own about its centre (rotated, scaled, sheared, moved by up to
+    ``shift`` pixels in each direction), sampled bilinearly (:func:`affine_images`).
+    Every random number comes from ``(seed, step)``.
+
+    Args:
+        images: A float batch shaped (N, H, W, C), background 0.
+        seed: The seed of the stream.
+        step: The step the batch is trained at.
+        shift: The largest shift, in pixels.
+        rotation: The largest rotation, in degrees.
+        scale: The largest relative change of size.
+        shear: The largest shear, in degrees.
+
+    Returns:
+        The transformed batch (the batch itself when every range is 0).
+    """
+    if rotation or scale or shear:
+        return affine_images(
+            images, seed=seed, step=step, shift=shift, rotation=rotation, scale=scale,
+            shear=shear,
+        )  # fmt: skip
+    if shift:
+        return shift_images(images, shift=shift, seed=seed, step=step)
+    return images
+
+
+def affine_images(
+    images: tf.Tensor,
+    *,
+    seed: int,
+    step: Any,
+    shift: float = 0.0,
+    rotation: float = 0.0,
+    scale: float = 0.0,
+    shear: float = 0.0,
+) -> tf.Tensor:
+    """Give each image of a (N, H, W, C) batch a random affine transform about its centre.
+
+    Each image draws, uniformly and independently, a rotation in ``[-rotation,
+    rotation]`` degrees, a size factor in ``[1 - scale, 1 + scale]``, a horizontal shear
+    in ``[-shear, shear]`` degrees and a move in ``[-shift, shift]`` pixels along each
+    axis, from a stateless draw of ``(seed, -1 - step)``; the image is resampled
+    bilinearly, pixels brought in from outside being 0.
+
+    Args:
+        images: A float batch shaped (N, H, W, C).
+        seed: The seed of the stream.
+        step: The step the batch is trained at.
+        shift: The largest move, in pixels.
+        rotation: The largest rotation, in degrees.
+        scale: The largest relative change of size.
+        shear: The largest shear, in degrees.
+
+    Returns:
+        The transformed batch, of the same shape and type.
+
+    Example:
+        >>> import numpy as np
+        >>> images = np.zeros((4, 28, 28, 1), np.float32)
+        >>> images[:, 10:18, 12:16] = 1.0
+        >>> first = affine_images(images, seed=0, step=7, rotation=12.0, scale=0.1)
+        >>> again = affine_images(images, seed=0, step=7, rotation=12.0, scale=0.1)
+        >>> bool(np.array_equal(first, again)), bool(np.array_equal(first, images))
+        (True, False)
+    """
+    images = tf.convert_to_tensor(images)
+    count = tf.shape(images)[0]
+    height, width = int(images.shape[1]), int(images.shape[2])
+    pair = tf.stack([tf.constant(seed, tf.int64), -1 - tf.cast(step, tf.int64)])
+    draws = tf.random.stateless_uniform((count, 5), seed=pair, minval=-1.0, maxval=1.0)
+    theta = draws[:, 0] * (rotation * math.pi / 180.0)
+    zoom = 1.0 + draws[:, 1] * scale
+    dx, dy = draws[:, 2] * shift, draws[:, 3] * shift
+    tangent = tf.tan(draws[:, 4] * (shear * math.pi / 180.0))
+    cos, sin = tf.cos(theta), tf.sin(theta)
+    # The forward map zoom * R(theta) * [[1, tangent], [0, 1]], inverted: the transform
+    # op maps each output pixel to the input pixel it reads.
+    a00, a01 = zoom * cos, zoom * (cos * tangent - sin)
+    a10, a11 = zoom * sin, zoom * (sin * tangent + cos)
+    det = a00 * a11 - a01 * a10
+    m00, m01, m10, m11 = a11 / det, -a01 / det, -a10 / det, a00 / det
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    off_x = cx - (m00 * (cx + dx) + m01 * (cy + dy))
+    off_y = cy - (m10 * (cx + dx) + m11 * (cy + dy))
+    zeros = tf.zeros_like(m00)
+    transforms = tf.stack([m00, m01, off_x, m10, m11, off_y, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=tf.stack([height, width]),
+        fill_value=tf.constant(0.0, images.dtype),
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
 
 
 def shift_images(images: tf.Tensor, *, shift: int, seed: int, step: Any) -> tf.Tensor:

@@ -41,7 +41,6 @@ from mnistkit.saving import save_model
 from mnistkit.validation import (
     check_bool,
     check_positive_int,
-    invalid,
 )
 
 __all__ = ["RunHistory", "Trainer"]
@@ -251,64 +250,49 @@ class Trainer:
             KeyboardInterrupt: On Ctrl-C, after the checkpoint is saved.
         """
         recipe = _setup.run_recipe(self.recipe, steps, epochs, batch_size)
-        for callback in callbacks:
-            if not isinstance(callback, keras.callbacks.Callback):
-                raise invalid("callbacks", "a sequence of keras.callbacks.Callback", callback)
+        _setup.check_callbacks(callbacks)
         source = self._source(data, "data")
         validation = None if validation_data is None else self._source(validation_data, "data")
         plan = _setup.plan_run(
             self.model, recipe, source, log_every, checkpoint_dir, checkpoint_every
         )
-        self._compile(plan.total_steps)
-        engine = self._engine
-        assert engine is not None
+        engine, evaluator = self._compile(plan.total_steps)
         data_seed = streams.stream_seed(self.seed, self._runs)
-        checkpointer = None
-        if checkpoint_dir is not None:
-            checkpointer = Checkpointer.for_run(
-                checkpoint_dir,
-                model=self.model,
-                run={
-                    "model": self.model_name or self.model.name,
-                    "parameters": int(self.model.count_params()),
-                    "seed": self.seed,
-                    "stream_seed": data_seed,
-                    "batch_size": recipe.batch_size,
-                    "total_steps": plan.total_steps,
-                    "data_checksum": source.checksum(),
-                },
-                every=plan.checkpoint_every or checkpoint_every,
-                strategy=self.strategy,
+        checkpointer = (
+            None
+            if checkpoint_dir is None
+            else self._checkpointer(
+                checkpoint_dir, _setup.checkpoint_run(self, plan, recipe, source, data_seed), plan
             )
-        if checkpointer is not None:
-            if not resume:
-                checkpointer.refuse_existing()
-            with self._scope():  # an unbuilt optimizer builds its slots: mirrored
-                start = checkpointer.restore() if resume else 0
-            plan = dataclasses.replace(plan, start_step=start)
-        elif resume:
+        )
+        if checkpointer is None and resume:
             raise InvalidArgumentError("`resume=True` needs the `checkpoint_dir` to resume from.")
+        if checkpointer is not None:
+            plan = dataclasses.replace(plan, start_step=self._restore(checkpointer, resume))
         self._runs += 1
         self._last = {"recipe": recipe, "data": source, "data_seed": data_seed}
         history = RunHistory()
         if plan.start_step == plan.total_steps:
             return history  # a finished run's checkpoint: nothing is left to train
+        stream = source.training_stream(
+            batch_size=recipe.batch_size,
+            seed=data_seed,
+            start_step=plan.start_step,
+            augmentation=recipe.augmentation(),
+            one_hot=_setup.smoothing_classes(recipe, self._loss, self.model),
+        )
         clock = StepClock(engine.optimizer, plan.start_step)
-        if checkpointer is not None:
-            checkpointer.step = clock
         guard = DivergenceGuard(engine, clock, checkpointer)
-        interrupt = _interrupts.DeferredInterrupt()
         engine.steps_per_execution = plan.steps_per_call(
             parameters=int(self.model.count_params()),
             batch_size=recipe.batch_size,
             every_step=self.strategy is not None or any(map(watches_steps, callbacks)),
         )
-        assert self._evaluator is not None
         monitor = Monitor.for_run(
             plan=plan,
             clock=clock,
             engine=engine,
-            evaluator=self._evaluator,
+            evaluator=evaluator,
             model=self.model,
             predictor=self.predictor,
             callbacks=callbacks,
@@ -318,29 +302,11 @@ class Trainer:
             verbose=verbose,
             chief=distribute.is_chief(self.strategy),
         )
-        engine.make_train_function(force=True)
-        stream = source.training_stream(
-            batch_size=recipe.batch_size, seed=data_seed, start_step=plan.start_step,
-            shift=recipe.shift,
-        )  # fmt: skip
-        listed = [interrupt, guard, *([checkpointer] if checkpointer else []), monitor]
-        try:
-            with interrupt:
-                engine.fit(
-                    stream,
-                    epochs=1,
-                    steps_per_epoch=plan.total_steps - plan.start_step,
-                    callbacks=listed,
-                    shuffle=False,
-                    verbose=0,
-                )
-                interrupt.raise_pending()  # a Ctrl-C during the last call
-        except KeyboardInterrupt:
-            if checkpointer is not None:
-                step = checkpointer.save()
-                print(f"\nInterrupted at step {step}; checkpoint saved in "
-                      f"{checkpointer.directory}.", file=sys.stderr)  # fmt: skip
-            raise
+        if checkpointer is not None:
+            checkpointer.step = clock
+        self._loop(
+            engine, stream, plan, [guard, *([checkpointer] if checkpointer else []), monitor]
+        )
         if guard.message() is not None:
             raise TrainingDivergedError(guard.message())
         if checkpointer is not None:
@@ -411,10 +377,8 @@ class Trainer:
         if batch_size is not None:
             size = check_positive_int(batch_size, "batch_size")
         batches = self._source(data, "data").evaluation_batches(size)
-        if self._evaluator is None:
-            self._compile(None)
-        assert self._evaluator is not None
-        result = self._evaluator.evaluate(batches, verbose=0, return_dict=True)
+        evaluator = self._evaluator or self._compile(None)[1]
+        result = evaluator.evaluate(batches, verbose=0, return_dict=True)
         return {name: float(value) for name, value in result.items()}
 
     def predict(
@@ -515,17 +479,64 @@ class Trainer:
         classes = int(self.model.output_shape[-1])
         return data_source(data, shape, classes, sparse=self._loss is None, name=name)
 
-    def _compile(self, total_steps: int | None) -> None:
-        if self._engine is not None and (
-            self.recipe.schedule is None or self._compiled_for == total_steps
+    def _checkpointer(self, directory: Any, run: dict[str, Any], plan: RunPlan) -> Checkpointer:
+        assert plan.checkpoint_every is not None
+        return Checkpointer.for_run(
+            directory, model=self.model, run=run, every=plan.checkpoint_every,
+            strategy=self.strategy,
+        )  # fmt: skip
+
+    def _restore(self, checkpointer: Checkpointer, resume: bool) -> int:
+        """Restore the checkpoint to resume, or refuse to overwrite one; return the start."""
+        if not resume:
+            checkpointer.refuse_existing()
+            return 0
+        with self._scope():  # an unbuilt optimizer builds its slots: mirrored
+            return checkpointer.restore()
+
+    def _loop(
+        self,
+        engine: _engine.Engine,
+        stream: Any,
+        plan: RunPlan,
+        callbacks: list[keras.callbacks.Callback],
+    ) -> None:
+        """Run the plan's steps in one Keras ``fit``, Ctrl-C deferred to a step's end."""
+        checkpointer = next((c for c in callbacks if isinstance(c, Checkpointer)), None)
+        interrupt = _interrupts.DeferredInterrupt()
+        engine.make_train_function(force=True)
+        try:
+            with interrupt:
+                engine.fit(
+                    stream,
+                    epochs=1,
+                    steps_per_epoch=plan.total_steps - plan.start_step,
+                    callbacks=[interrupt, *callbacks],
+                    shuffle=False,
+                    verbose=0,
+                )
+                interrupt.raise_pending()  # a Ctrl-C during the last call
+        except KeyboardInterrupt:
+            if checkpointer is not None:
+                step = checkpointer.save()
+                print(f"\nInterrupted at step {step}; checkpoint saved in "
+                      f"{checkpointer.directory}.", file=sys.stderr)  # fmt: skip
+            raise
+
+    def _compile(self, total_steps: int | None) -> tuple[_engine.Engine, _engine.Engine]:
+        """Compile the model and its engines (again if a schedule needs another length)."""
+        if (
+            self._engine is not None
+            and self._evaluator is not None
+            and (self.recipe.schedule is None or self._compiled_for == total_steps)
         ):
-            return
+            return self._engine, self._evaluator
         with self._scope():
             optimizer = self._optimizer or _setup.make_optimizer(self.recipe, total_steps)
-            loss = self._loss or keras.losses.SparseCategoricalCrossentropy(
-                from_logits=self.output == "logits"
-            )
+            loss, training_loss = _setup.losses(self.recipe, self._loss, self.output)
             self._engine, self._evaluator = _setup.compile_engines(
-                self.model, optimizer, loss, self._metrics, strategy=self.strategy
-            )
+                self.model, optimizer, loss, self._metrics, strategy=self.strategy,
+                training_loss=training_loss,
+            )  # fmt: skip
         self._compiled_for = total_steps
+        return self._engine, self._evaluator

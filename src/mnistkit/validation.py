@@ -24,6 +24,7 @@ from mnistkit.errors import InvalidArgumentError
 __all__ = [
     "MAX_SEED",
     "check_bool",
+    "check_in_range",
     "check_non_negative_int",
     "check_one_of",
     "check_positive_float",
@@ -178,6 +179,31 @@ def check_positive_float(value: Any, name: str) -> float:
     number = _real(value)
     if number is None or not 0.0 < number < math.inf:
         raise invalid(name, "a positive float", value)
+    return number
+
+
+def check_in_range(value: Any, name: str, low: float, high: float) -> float:
+    """Return ``value`` as a ``float`` if it is a number from ``low`` to ``high``.
+
+    Args:
+        value: The value to check.
+        name: The argument's name, for the message.
+        low: The smallest value accepted.
+        high: The largest value accepted.
+
+    Returns:
+        The value, as a Python ``float``.
+
+    Raises:
+        InvalidArgumentError: If the value is not a number in ``[low, high]``.
+
+    Example:
+        >>> check_in_range(0.1, "label_smoothing", 0.0, 0.99)
+        0.1
+    """
+    number = _real(value)
+    if number is None or not low <= number <= high:
+        raise invalid(name, f"a float from {low:g} to {high:g}", value)
     return number
 
 

@@ -23,7 +23,6 @@ from typing import TextIO
 
 from mnistkit._version import __version__
 from mnistkit.cli._parser import (
-    DEBUG_VARIABLE,
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -33,6 +32,7 @@ from mnistkit.cli._parser import (
     add_debug,
 )
 from mnistkit.errors import MnistkitError
+from mnistkit.quiet import DEBUG_VARIABLE
 from mnistkit.registry import PluginConflictWarning
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -42,8 +42,11 @@ COMMANDS = {
     "train": "mnistkit.cli.train",
     "evaluate": "mnistkit.cli.evaluate",
     "predict": "mnistkit.cli.predict",
+    "export": "mnistkit.cli.export",
+    "demo": "mnistkit.cli.demo",
     "models": "mnistkit.cli.listing",
     "datasets": "mnistkit.cli.listing",
+    "samples": "mnistkit.cli.samples",
 }
 
 _DESCRIPTION = """\
@@ -59,6 +62,8 @@ examples:
                                                   continue an interrupted run
   mnistkit evaluate runs/cnn/model.keras --json   test accuracy and loss
   mnistkit predict runs/cnn/model.keras digit.png photo.jpg
+  mnistkit samples digits                          twenty digit pictures to try
+  mnistkit predict deep_cnn digit.png             with the shipped pretrained weights
 
 Run `mnistkit COMMAND --help` for the options of a command. Set MNISTKIT_DEBUG=1 (or
 pass --debug) to see the Python traceback of an error."""

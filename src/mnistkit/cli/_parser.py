@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
 from mnistkit.errors import InvalidArgumentError, UnknownNameError
+from mnistkit.quiet import DEBUG_VARIABLE
 from mnistkit.registry import Entry
 
 PROG = "mnistkit"
@@ -18,7 +19,6 @@ PROG = "mnistkit"
 #: Exit statuses: success, a failure, a wrong command line, an interrupt (128 + SIGINT).
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-DEBUG_VARIABLE = "MNISTKIT_DEBUG"
 
 T = TypeVar("T")
 

@@ -9,8 +9,9 @@ from typing import Any
 
 from mnistkit.cli._parser import EXIT_OK, add_command
 from mnistkit.datasets import describe_datasets
-from mnistkit.models import describe_models, model_recipes
+from mnistkit.models import describe_models, list_models, model_recipes
 from mnistkit.registry import Entry
+from mnistkit.weights import model_weights
 
 _MODELS_EPILOG = """\
 Plugins add models through the `mnistkit.models` entry-point group of an installed
@@ -18,7 +19,8 @@ distribution; they are listed without being imported.
 
 examples:
   mnistkit models
-  mnistkit models '*cnn*' --recipes"""
+  mnistkit models '*cnn*' --recipes
+  mnistkit models --pretrained                    the models that ship trained weights"""
 
 _DATASETS_EPILOG = """\
 Plugins add datasets through the `mnistkit.datasets` entry-point group.
@@ -44,6 +46,12 @@ def add_parser(commands: Any, name: str) -> None:
             "--recipes",
             action="store_true",
             help="show each model's training recipes too (imports the plugins that define them)",
+        )
+        parser.add_argument(
+            "--pretrained",
+            action="store_true",
+            help="list only the models that ship trained weights, with each weight set's "
+            "test accuracy (imports the plugins that define models)",
         )
     else:
         parser = add_command(
@@ -71,7 +79,11 @@ def _add_listing(parser: argparse.ArgumentParser) -> None:
 
 def _models(args: argparse.Namespace) -> int:
     entries = describe_models(args.pattern)
+    if args.pretrained:
+        having = set(list_models(args.pattern, pretrained=True))
+        entries = [entry for entry in entries if entry.name in having]
     recipes = {entry.name: model_recipes(entry.name) for entry in entries} if args.recipes else {}
+    weights = {entry.name: model_weights(entry.name) for entry in entries if args.pretrained}
     if args.json:
         records = [_entry_record(entry) for entry in entries]
         for record in records:
@@ -79,9 +91,16 @@ def _models(args: argparse.Namespace) -> int:
                 record["recipes"] = {
                     name: recipe.as_dict() for name, recipe in recipes[record["name"]].items()
                 }
+            if args.pretrained:
+                record["weights"] = {
+                    name: dict(each.meta) for name, each in weights[record["name"]].items()
+                }
         print_json(records)
         return EXIT_OK
-    _print_entries(entries, "models", args.pattern)
+    _print_entries(entries, "pretrained models" if args.pretrained else "models", args.pattern)
+    for entry in entries if args.pretrained else []:
+        for name, each in sorted(weights[entry.name].items()):
+            print(f"{entry.name} weights {name!r}: {each.describe()}")
     for entry in entries if args.recipes else []:
         print(f"\n{entry.name} recipes:")
         if not recipes[entry.name]:

@@ -28,10 +28,10 @@ from mnistkit.cli._parser import (
     registered,
     usage_error,
 )
-from mnistkit.cli._tensorflow import import_tensorflow
 from mnistkit.datasets import DATASETS
 from mnistkit.errors import InvalidArgumentError
 from mnistkit.models import MODELS, model_recipes
+from mnistkit.quiet import quiet_tensorflow
 from mnistkit.recipes import OPTIMIZERS, OVERRIDABLE, PRECISIONS, Recipe, resolve_recipe
 from mnistkit.runs import CHECKPOINT_DIR, RUN_FILE, Run
 from mnistkit.validation import (
@@ -184,6 +184,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "run by steps; a progress bar per epoch with --epochs)",
     )
     run_folder.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="write TensorBoard event files into the run folder's tensorboard/ (see them with "
+        "`tensorboard --logdir DIR`; with --log-every, the step-level figures too)",
+    )
+    run_folder.add_argument(
         "--strategy",
         choices=("mirrored", "multiworker"),
         help="train on several devices: mirrored, on every GPU of this machine; "
@@ -214,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         usage_error(args, f"argument --recipe: the model {args.model!r} has no recipe "
                     f"{args.recipe!r}; its recipes: {known}")  # fmt: skip
     strategy = _make_strategy(args)
-    import_tensorflow(debug=args.debug)
+    quiet_tensorflow(debug=args.debug)
     chief = strategy is None or bool(strategy.extended.should_checkpoint)
     with contextlib.ExitStack() as stack:
         if chief:
@@ -319,6 +325,7 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any, checkpoint_dir
     if settings["log_every"] is None and recipe.steps is not None:
         plan = trainer.plan(data.train, log_every=RunPlan.default_log_every(plan.total_steps))
     settings.update(seed=trainer.seed, log_every=plan.log_every)
+    callbacks = [the_run.history_recorder(plan), *_tensorboard(args, the_run)]
     the_run.save()
     resume = the_run.resuming and checkpoints.exists(checkpoint_dir)
     in_all = f" ({plan.total_steps:,} steps in all)" if recipe.epochs is not None else ""
@@ -336,7 +343,7 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any, checkpoint_dir
             data.train,
             validation_data=data.validation if data.validation.num_examples else None,
             log_every=plan.log_every,
-            callbacks=[the_run.history_recorder(plan)],
+            callbacks=callbacks,
             checkpoint_dir=checkpoint_dir,
             resume=resume,
             verbose=1 if sys.stdout.isatty() else 2,
@@ -356,6 +363,14 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any, checkpoint_dir
     return EXIT_OK
 
 
+def _tensorboard(args: argparse.Namespace, the_run: Run) -> list[Any]:
+    if not args.tensorboard:
+        return []
+    from mnistkit.tensorboard import TensorBoardLog
+
+    return [TensorBoardLog(the_run.folder / "tensorboard")]
+
+
 def _make_strategy(args: argparse.Namespace) -> Any:
     """Return the ``tf.distribute`` strategy that --strategy names, or ``None``.
 
@@ -364,7 +379,7 @@ def _make_strategy(args: argparse.Namespace) -> Any:
     """
     if args.strategy is None:
         return None
-    import_tensorflow(debug=args.debug)
+    quiet_tensorflow(debug=args.debug)
     from mnistkit.distribute import make_strategy
 
     try:

@@ -63,9 +63,9 @@ def serve_demo(
         if server.loopback
         else "other computers on the network can open it too"
     )
-    print(f"Serving the mnistkit demo at {server.url} ({reach}).", flush=True)
-    print("Press Ctrl-C to stop.", flush=True)
-    try:
+    try:  # from the first line on, a Ctrl-C stops the demo cleanly
+        print(f"Serving the mnistkit demo at {server.url} ({reach}).", flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         print("Stopped.", file=sys.stderr, flush=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mnistkit import Recipe, with_recipes
+from mnistkit import Recipe, Weights, with_recipes, with_weights
 from mnistkit.validation import check_positive_float, check_positive_int, check_probability
 
 if TYPE_CHECKING:
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
         summary="Adam at 1e-3, 200 steps of 50: seconds on a laptop.",
     )
 )
+# Made by mnistkit's tools/make_weights.py; shipped as package data (see pyproject.toml).
+@with_weights(mnist=Weights("mnistkit_plugin_example", "weights/tiny_mlp-mnist.npz"))
 def tiny_mlp(
     *, hidden_units: int = 32, keep_prob: float = 0.9, temperature: float = 1.0
 ) -> keras.Model:
