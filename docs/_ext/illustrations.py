@@ -54,7 +54,7 @@ def draw_architecture(path: Path) -> None:
     model = mnistkit.build("deep_cnn", seed=0)
     layers = model.layers
     per_row = (len(layers) + 1) // 2
-    width, height, gap = 1.45, 1.25, 0.42
+    width, height, gap = 1.65, 1.45, 0.42
     figure = Figure(figsize=(per_row * (width + gap) + 0.1, 2 * height + 1.35))
     FigureCanvasAgg(figure)
     axes = figure.add_axes((0, 0, 1, 1))
@@ -80,15 +80,15 @@ def draw_architecture(path: Path) -> None:
         )
         params = layer.count_params()
         lines = [
-            (layer.name, 10, "bold"),
-            (describe(layer.get_config()), 8, "normal"),
-            (_shape(layer), 9, "normal"),
-            (f"{params:,} parameters" if params else "no parameters", 7.5, "normal"),
+            (layer.name, 12, "bold"),
+            (describe(layer.get_config()), 10, "normal"),
+            (_shape(layer), 11, "normal"),
+            (f"{params:,} parameters" if params else "no parameters", 9.5, "normal"),
         ]
         for line, (text, size, weight) in enumerate(lines):
             axes.text(
                 x + width / 2,
-                y + height - 0.22 - line * 0.27,
+                y + height - 0.24 - line * 0.32,
                 text,
                 ha="center",
                 va="center",
@@ -115,7 +115,7 @@ def draw_architecture(path: Path) -> None:
         0.02,
         2 * height + 1.2,
         f"deep_cnn: {total:,} parameters; shapes are those of one image",
-        fontsize=9,
+        fontsize=11,
         va="top",
         color="#333",
     )
