@@ -58,11 +58,17 @@ plt.show()
 # Where it goes wrong
 # -------------------
 # The confusion matrix counts each true digit (row) against each prediction
-# (column); the grid shows the mistakes the model was most sure of.
+# (column).
 probabilities = trainer.predict(mnist.test.images)
 predictions = probabilities.argmax(axis=1)
 labels = mnist.test.labels
 plots.plot_confusion_matrix(labels, predictions, "softmax-confusion-matrix.png")
+
+# %%
+# The mistakes it is surest of
+# ----------------------------
+# The test digits the model got wrong while giving its answer the highest
+# probability. Many of them a person would hesitate over too.
 plots.plot_misclassified(
     mnist.test.images,
     labels,
