@@ -1,9 +1,10 @@
 """Sample pictures of digits, shipped with mnistkit, to try a trained model on.
 
 For each digit 0 to 9, the package holds the first image of that class in the MNIST
-test set twice: as MNIST stores it (``7-mnist.png``, 28x28, white on black), and made
-to look like a photo of the digit written on paper (``7-photo.png``: dark ink on light,
-unevenly lit paper, a larger canvas, the digit turned a little and slightly blurred).
+test set (for 3, the second: the first is half-way to an 8) twice: as MNIST stores it
+(``7-mnist.png``, 28x28, white on black), and made to look like a photo of the digit
+written on paper (``7-photo.png``: dark ink on light, unevenly lit paper, a larger
+canvas, the digit turned a little and slightly blurred).
 :func:`mnistkit.images.read_image` prepares either kind as MNIST's digits were::
 
     mnistkit predict runs/softmax/model.keras samples/*.png

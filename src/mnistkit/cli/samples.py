@@ -10,8 +10,8 @@ from mnistkit.cli._parser import EXIT_OK, add_command
 from mnistkit.samples import STYLES, write_samples
 
 _EPILOG = """\
-The pictures are the first test image of each digit as MNIST stores it (7-mnist.png), and
-the same digit made to look like a photo of ink on paper (7-photo.png).
+The pictures are the first test image of each digit (for 3, the second) as MNIST stores
+it (7-mnist.png), and the same digit made to look like a photo of ink on paper (7-photo.png).
 
 examples:
   mnistkit samples digits
