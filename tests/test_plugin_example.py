@@ -128,7 +128,7 @@ def test_plugin_is_listed_without_being_imported(site: Path) -> None:
     assert listed["model"] == [
         DISTRIBUTION,
         "mnistkit_plugin_example.models:tiny_mlp",
-        "An example mnistkit plugin: a tiny MLP with a Keras layer of its own, and a small MNIST.",
+        "Example mnistkit plugin: a tiny MLP, its own Keras layer, a small MNIST.",
     ]
     assert listed["data"] == [DISTRIBUTION, "mnistkit_plugin_example.datasets:mnist_small"]
 

@@ -8,6 +8,11 @@ path. A docstring written inside a module still names things as that module sees
 own, this extension points it at the public entry. A reference to a type variable, which
 signatures such as ``Callable[[F], F]`` make, is shown as plain text.
 
+The same holds for the ``[docs]`` links of the highlighted source pages (viewcode):
+viewcode names every object of a module after the first module it saw documenting one
+of them, so ``deep_cnn``, documented as ``mnistkit.models.deep_cnn``, was linked as
+``mnistkit.deep_cnn``. Each link is pointed at the entry that documents the object.
+
 After reading, it warns (so ``-W`` fails the build) about every public module without a
 ``.. module::`` entry, and every name in the ``__all__`` of a public module (the package
 included) that has an entry in no public module offering that same object.
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import sys
 from typing import Any, TypeVar
 
@@ -106,7 +112,64 @@ def check_coverage(app: Sphinx, env: BuildEnvironment) -> None:
                 logger.warning("API reference: %s.%s has no entry", module_name, name, type="api")
 
 
+_BACKLINK = re.compile(r'(<a class="viewcode-back" href=")([^"#]*)#([^"]+)(")')
+
+
+def _documented_entry(objects: dict[str, Any], docname: str, name: str) -> Any:
+    """Return the entry, on page ``docname``, of the object a source page calls ``name``."""
+    suffix = "." + name
+    found = [
+        entry
+        for full, entry in objects.items()
+        if entry.docname == docname and (full.endswith(suffix) or full == name)
+    ]
+    if not found and name.endswith(".__init__"):  # documented with its class
+        return _documented_entry(objects, docname, name.removesuffix(".__init__"))
+    # A class is also listed under its canonical name, an alias of the same entry.
+    return found[0] if len({entry.node_id for entry in found}) == 1 else None
+
+
+def fix_source_backlinks(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    """Point each ``[docs]`` link of a highlighted source page at the object's entry."""
+    if not pagename.startswith("_modules/") or "body" not in context:
+        return
+    modname = pagename.removeprefix("_modules/").replace("/", ".")
+    entry = getattr(app.env, "_viewcode_modules", {}).get(modname)
+    if not entry:
+        return
+    refname = entry[3]
+    objects = app.env.get_domain("py").objects
+    pages = {app.builder.get_relative_uri(pagename, docname): docname for docname in
+             app.env.found_docs}  # fmt: skip
+
+    def relink(match: re.Match[str]) -> str:
+        docname = pages.get(match.group(2))
+        name = match.group(3).removeprefix(refname + ".")
+        documented = None if docname is None else _documented_entry(objects, docname, name)
+        if documented is None:
+            return match.group(0)
+        return f"{match.group(1)}{match.group(2)}#{documented.node_id}{match.group(4)}"
+
+    context["body"] = _BACKLINK.sub(relink, context["body"])
+
+
+def follow_imported(app: Sphinx, modname: str, attribute: str) -> str | None:
+    """Keep a named tuple's generated methods in the module that defines the tuple.
+
+    Their ``__module__`` is ``namedtuple_<Name>``, which is no module: viewcode would
+    list it on the index of source pages, with a link to a page that does not exist.
+    """
+    from sphinx.ext.viewcode import _get_full_modname
+
+    found = _get_full_modname(modname, attribute)
+    return modname if found is not None and found.startswith("namedtuple_") else found
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("missing-reference", resolve_reexported)
+    app.connect("html-page-context", fix_source_backlinks)
+    app.connect("viewcode-follow-imported", follow_imported)
     app.connect("env-check-consistency", check_coverage)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -95,8 +95,10 @@ def register_model(name: str, *, override: bool = False) -> Callable[[Factory], 
         ... def tiny_mlp(*, hidden_units: int = 32) -> keras.Model:
         ...     '''A one-hidden-layer perceptron.'''
         ...     return keras.Sequential([
-        ...         keras.Input((28, 28, 1)), keras.layers.Flatten(),
-        ...         keras.layers.Dense(hidden_units, activation="relu"), keras.layers.Dense(10),
+        ...         keras.Input((28, 28, 1)),
+        ...         keras.layers.Flatten(),
+        ...         keras.layers.Dense(hidden_units, activation="relu"),
+        ...         keras.layers.Dense(10),
         ...     ])
         >>> build("tiny_mlp", hidden_units=8).count_params()
         6370
@@ -408,7 +410,11 @@ def softmax() -> keras.Model:
     inputs = keras.Input((28, 28, 1), name="image")
     flat = keras.layers.Flatten(name="flatten")(inputs)
     logits = keras.layers.Dense(
-        10, kernel_initializer="zeros", bias_initializer="zeros", dtype="float32", name="logits"
+        10,
+        kernel_initializer="zeros",
+        bias_initializer="zeros",
+        dtype="float32",
+        name="logits",
     )(flat)
     return keras.Model(inputs, logits, name="softmax")
 
@@ -433,7 +439,8 @@ def softmax() -> keras.Model:
         precision="auto",
         shift=1,
         summary="99.2% in a tenth of the time: 4 epochs of 256, images shifted by up to "
-        "a pixel, Adam warm-up and cosine decay from 3e-3, keep_prob 0.75, bfloat16 where fast.",
+        "a pixel, Adam warm-up and cosine decay from 3e-3, keep_prob 0.75, "
+        "bfloat16 where fast.",
     ),
     best=Recipe(
         optimizer="adam",
@@ -449,13 +456,14 @@ def softmax() -> keras.Model:
         shear=10.0,
         label_smoothing=0.1,
         ema=0.999,
-        summary="Past 99.6%: 15 epochs of 128, images moved, rotated, scaled and sheared, "
-        "label smoothing 0.1, weights averaged, Adam warm-up and cosine decay from 2e-3.",
+        summary="Past 99.6%: 15 epochs of 128, images moved, rotated, scaled and "
+        "sheared, label smoothing 0.1, weights averaged, Adam warm-up and cosine decay "
+        "from 2e-3.",
     ),
 )
 @with_weights(mnist=Weights("mnistkit", "data/weights/deep_cnn-mnist.npz"))
 def deep_cnn(*, keep_prob: float = 0.5, seed: int | None = None) -> keras.Model:
-    """The tutorial's deep MNIST network: two conv/pool blocks, dense 1024, dropout, dense 10.
+    """The tutorial's deep MNIST network: conv/pool twice, dense 1024, dropout, dense 10.
 
     Convolutions are 5x5 with SAME padding and ReLU (32 then 64 filters), each
     followed by 2x2 max-pooling with stride 2; then a 1024-unit ReLU layer, dropout
@@ -503,14 +511,27 @@ def deep_cnn(*, keep_prob: float = 0.5, seed: int | None = None) -> keras.Model:
             bias_initializer=bias,
             name=f"conv{index}",
         )(x)
-        x = keras.layers.MaxPooling2D(2, strides=2, padding="same", name=f"pool{index}")(x)
+        x = keras.layers.MaxPooling2D(
+            2,
+            strides=2,
+            padding="same",
+            name=f"pool{index}",
+        )(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(
-        1024, activation="relu", kernel_initializer=weights(3), bias_initializer=bias, name="fc1"
+        1024,
+        activation="relu",
+        kernel_initializer=weights(3),
+        bias_initializer=bias,
+        name="fc1",
     )(x)
     x = KeepProbDropout(keep_prob, seed=seed, name="dropout")(x)
     # Logits stay float32 under a mixed-precision policy, so the loss is computed in full.
     logits = keras.layers.Dense(
-        10, kernel_initializer=weights(4), bias_initializer=bias, dtype="float32", name="logits"
+        10,
+        kernel_initializer=weights(4),
+        bias_initializer=bias,
+        dtype="float32",
+        name="logits",
     )(x)
     return keras.Model(inputs, logits, name="deep_cnn")

@@ -61,9 +61,9 @@ def is_tensorflow_noise(line: str, *, level: int = 1, gpu_driver: bool = False) 
 
     Example:
         >>> stamp = "0000 00:00:1796075361.314378   10862"
-        >>> is_tensorflow_noise(f"I{stamp} port.cc:153] oneDNN custom operations are on.")
+        >>> is_tensorflow_noise(f"I{stamp} port.cc:153] oneDNN custom operations on.")
         True
-        >>> cuinit = f"E{stamp} cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)"
+        >>> cuinit = f"E{stamp} cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR"
         >>> is_tensorflow_noise(cuinit), is_tensorflow_noise(cuinit, gpu_driver=True)
         (True, False)
         >>> is_tensorflow_noise(f"E{stamp} bfc_allocator.cc:485] Allocator ran out of memory")

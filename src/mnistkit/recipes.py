@@ -253,7 +253,10 @@ class Recipe:
             For example ``"adam at 0.0001, 20,000 steps of 50, keep_prob 0.5"``.
 
         Example:
-            >>> Recipe(optimizer="sgd", learning_rate=0.5, steps=1000, batch_size=100).describe()
+            >>> recipe = Recipe(
+            ...     optimizer="sgd", learning_rate=0.5, steps=1000, batch_size=100
+            ... )
+            >>> recipe.describe()
             'sgd at 0.5, 1,000 steps of 100'
         """
         length = f"{self.steps:,} steps" if self.steps else f"{self.epochs} epochs"

@@ -1,4 +1,4 @@
-"""The splits a data loader returns: :class:`Split` and :class:`Datasets`.
+"""The splits a data loader returns: :class:`~mnistkit.Split` and :class:`~mnistkit.Datasets`.
 
 :mod:`mnistkit.datasets` (and the package) offers them; they live here with the two
 array helpers they use, :func:`sha256_of` and :func:`scale_pixels`.

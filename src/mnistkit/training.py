@@ -344,7 +344,8 @@ class Trainer:
 
         Example:
             >>> from mnistkit import Trainer, load_dataset
-            >>> plan = Trainer("deep_cnn", recipe="fast", seed=0).plan(load_dataset("mnist").train)
+            >>> trainer = Trainer("deep_cnn", recipe="fast", seed=0)
+            >>> plan = trainer.plan(load_dataset("mnist").train)
             >>> plan.total_steps, plan.steps_per_epoch, plan.epochs
             (860, 215, 4)
         """

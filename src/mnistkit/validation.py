@@ -2,9 +2,10 @@
 
 Every check takes the value and the argument's name, returns the value in its canonical
 type, and raises :class:`~mnistkit.InvalidArgumentError` (also a ``ValueError``) whose
-message names the argument, what was expected and what was received::
+message names the argument, what was expected and what was received, on one line::
 
-    Invalid value for argument `keep_prob`. Expected a float in (0, 1]. Received: keep_prob=1.5
+    Invalid value for argument `keep_prob`. Expected a float in (0, 1].
+    Received: keep_prob=1.5
 
 The Trainer, the recipes, the models and the command line all check with these
 functions, and plugin authors are welcome to: a factory that validates its own settings
@@ -226,7 +227,7 @@ def check_bool(value: Any, name: str) -> bool:
         >>> check_bool("no", "one_hot")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        mnistkit.errors.InvalidArgumentError: ... Expected True or False. Received: one_hot='no'
+        mnistkit.errors.InvalidArgumentError: ... Received: one_hot='no'
     """
     if isinstance(value, bool) or type(value).__name__ == "bool_":
         return bool(value)

@@ -43,8 +43,10 @@ def predict_drawing(
         >>> canvas = np.full((280, 280), 255, np.uint8)
         >>> canvas[40:240, 130:150] = 0  # a black stroke: a "1"
         >>> from mnistkit import Predictor
-        >>> result = predict_drawing(Predictor(build("deep_cnn", seed=0)), canvas, samples=5)
-        >>> len(result["probabilities"]), len(result["image"]), result["uncertainty"]["samples"]
+        >>> predictor = Predictor(build("deep_cnn", seed=0))
+        >>> result = predict_drawing(predictor, canvas, samples=5)
+        >>> samples = result["uncertainty"]["samples"]
+        >>> len(result["probabilities"]), len(result["image"]), samples
         (10, 784, 5)
     """
     from mnistkit.layers import dropout_layers
