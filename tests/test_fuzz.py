@@ -34,7 +34,7 @@ from mnistkit.idx import read_idx
 from mnistkit.images import declared_pixels, read_image
 from mnistkit.mnist_files import read_npz
 from mnistkit.records import read_history, read_json
-from mnistkit.runs import read_run
+from mnistkit.run_folder import read_run
 from mnistkit.saving import read_metadata
 
 # No reader may take more than this much memory for inputs of a few kilobytes.

@@ -18,15 +18,9 @@ import numpy as np
 import pytest
 
 from mnistkit import CheckpointError, DataFormatError, DataNotFoundError, RunPlan
-from mnistkit.runs import (
-    Run,
-    new_run_folder,
-    read_history,
-    read_json,
-    read_run,
-    write_history,
-    write_json,
-)
+from mnistkit.records import read_history, read_json, write_history, write_json
+from mnistkit.run_folder import new_run_folder, read_run
+from mnistkit.runs import Run
 
 
 def test_new_run_folders_are_named_by_model_and_time_and_never_shared(tmp_path: Path) -> None:

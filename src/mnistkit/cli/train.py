@@ -37,7 +37,8 @@ from mnistkit.errors import DataFormatError, InvalidArgumentError, StorageError
 from mnistkit.models import MODELS, model_recipes
 from mnistkit.quiet import quiet_tensorflow
 from mnistkit.recipes import OPTIMIZERS, OVERRIDABLE, PRECISIONS, Recipe, resolve_recipe
-from mnistkit.runs import CHECKPOINT_DIR, RUN_FILE, Run, read_run
+from mnistkit.run_folder import CHECKPOINT_DIR, RUN_FILE, read_run
+from mnistkit.runs import Run
 from mnistkit.validation import (
     check_bool,
     check_one_of,
