@@ -112,7 +112,7 @@ def test_models_pretrained_lists_each_weight_set_with_its_accuracy() -> None:
 
     assert result.returncode == 0, result.stderr
     accuracy = model_weights("deep_cnn")["mnist"].meta["test_accuracy"]
-    assert f"deep_cnn weights 'mnist': {accuracy:.2%} test accuracy, recipe 'fast'" in result.stdout
+    assert f"deep_cnn weights 'mnist': {accuracy:.2%} test accuracy, recipe 'best'" in result.stdout
     assert "softmax weights 'mnist'" in result.stdout
 
 

@@ -80,7 +80,7 @@ def test_the_recorded_command_reproduces_the_recorded_recipe_and_seed(name: str)
     assert args.seed == meta["seed"]
     assert args.dtype == meta["dtype"]
     assert tool.command_of(args) == meta["command"]
-    assert name != "deep_cnn" or meta["recipe"]["name"] == "fast"
+    assert name != "deep_cnn" or meta["recipe"]["name"] == "best"
 
 
 @pytest.mark.slow
@@ -99,18 +99,18 @@ def test_a_pretrained_model_is_built_for_the_recipe_it_was_trained_with() -> Non
 
     assert info is not None
     assert info.recipe is not None
-    assert info.recipe.name == "fast"
+    assert info.recipe.name == "best"
     assert info.recipe == Recipe.from_dict(model_weights("deep_cnn")["mnist"].meta["recipe"])
-    assert model.get_layer("dropout").get_config()["keep_prob"] == 0.75
+    assert model.get_layer("dropout").get_config()["keep_prob"] == 0.5
 
 
 def test_a_recipe_given_with_weights_is_kept_and_the_weights_still_load() -> None:
-    default = build("deep_cnn", weights="mnist", recipe="default")
-    fast = build("deep_cnn", weights="mnist")
+    fast = build("deep_cnn", weights="mnist", recipe="fast")
+    shipped = build("deep_cnn", weights="mnist")
 
-    assert model_info(default).recipe.name == "default"
-    assert default.get_layer("dropout").get_config()["keep_prob"] == 0.5
-    for mine, theirs in zip(default.weights, fast.weights, strict=True):
+    assert model_info(fast).recipe.name == "fast"
+    assert fast.get_layer("dropout").get_config()["keep_prob"] == 0.75
+    for mine, theirs in zip(fast.weights, shipped.weights, strict=True):
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
 
 
