@@ -40,7 +40,7 @@ from mnistkit import Trainer, load_dataset
 from mnistkit.checkpoints import read_state
 from mnistkit.cli import main
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 CLI = [sys.executable, "-m", "mnistkit"]
 # A run short enough to repeat, long enough to interrupt: 400 steps of 10, logged every 50.
