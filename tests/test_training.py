@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -565,6 +566,14 @@ def test_a_run_by_steps_ends_its_last_epoch_where_it_stops(data) -> None:
     Trainer("softmax", seed=6).fit(data, steps=25, batch_size=40, callbacks=[counter], verbose=0)
     assert counter.begun == [0, 1, 2]  # 10 steps an epoch: 10, 10, then the last 5
     assert [epoch for epoch, _ in counter.ended] == [0, 1, 2]
+
+
+def test_the_progress_bar_counts_the_steps_each_epoch_runs(data, capsys) -> None:
+    Trainer("softmax", seed=6).fit(data, steps=25, batch_size=40, verbose=1)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)  # without colours
+    shown = re.findall(r"(\d+)/(\d+) ", plain)
+    assert {target for _, target in shown} == {"10", "5"}  # 10 steps an epoch, then 5
+    assert ("5", "5") in shown
 
 
 class Scripted(keras.callbacks.Callback):

@@ -233,6 +233,12 @@ class Monitor(keras.callbacks.Callback):
         self._mark = ({}, 0)
         self._epoch_start = step
         self._epoch = self.plan.epoch_of(step)
+        # a progress bar counts the steps this epoch runs: fewer in a last, partial one
+        # or in one resumed part-way
+        steps = min(end for end in self.epoch_ends if end > step) - step
+        for listener in self.listeners:
+            if isinstance(listener, keras.callbacks.ProgbarLogger):
+                listener.target = steps
         self.callbacks.on_epoch_begin(self._epoch)
 
     def _close_epoch(self, step: int) -> None:
