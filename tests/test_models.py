@@ -207,7 +207,7 @@ def test_load_model_of_a_missing_file_raises_data_not_found(tmp_path: Path) -> N
     [
         ({}, "not a .keras model file"),
         ({"metadata.json": "{}"}, "not a Keras model file"),
-        ({"config.json": "{not json"}, "not a Keras model file"),
+        ({"config.json": "{not json"}, "its config.json is not valid JSON"),
         ({"config.json": '{"class_name": "Nothing", "config": {}}'}, "could not be loaded"),
     ],
     ids=["not-a-zip", "no-config", "bad-json", "unknown-class"],
