@@ -456,7 +456,7 @@ def softmax() -> keras.Model:
         shear=10.0,
         label_smoothing=0.1,
         ema=0.999,
-        summary="Past 99.6%: 15 epochs of 128, images moved, rotated, scaled and "
+        summary="About 99.55%: 15 epochs of 128, images moved, rotated, scaled and "
         "sheared, label smoothing 0.1, weights averaged, Adam warm-up and cosine decay "
         "from 2e-3.",
     ),
