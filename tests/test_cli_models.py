@@ -239,6 +239,7 @@ def test_evaluate_refuses_non_finite_probabilities(nan_model: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.extras
 def test_export_a_pretrained_name_to_tflite_reports_the_check(tmp_path: Path) -> None:
     meta = model_weights("softmax")["mnist"].meta
 

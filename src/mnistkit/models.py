@@ -174,7 +174,7 @@ def build(
         >>> build("softmax").count_params()
         7850
         >>> build("deep_cnn", weights="mnist").get_layer("dropout").get_config()["keep_prob"]
-        0.75
+        0.5
         >>> build("deep_cnn", recipe="fast").get_layer("dropout").get_config()["keep_prob"]
         0.75
         >>> build("softmax", output="probabilities", name="mine").name

@@ -294,7 +294,7 @@ def model_weights(name: str) -> Mapping[str, Weights]:
         >>> sorted(model_weights("deep_cnn"))
         ['mnist']
         >>> model_weights("deep_cnn")["mnist"].meta["recipe"]["name"]
-        'fast'
+        'best'
     """
     from mnistkit.models import MODELS  # models imports this module
 
