@@ -28,8 +28,22 @@ import numpy as np
 from mnistkit._extras import require
 from mnistkit._files import atomic_folder, atomic_path
 from mnistkit.errors import ExportError, MnistkitError
-from mnistkit.export import _checks, _writers
+from mnistkit.export._checks import (
+    FORMATS,
+    check_choices,
+    check_images,
+    check_path,
+    resolve_model,
+    test_arrays,
+    version_folder,
+)
 from mnistkit.export._runtimes import ExportedModel, load_export
+from mnistkit.export._writers import (
+    probability_model,
+    write_onnx,
+    write_saved_model,
+    write_tflite,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -38,8 +52,6 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMATS", "ExportReport", "ExportedModel", "export_model", "load_export"]
 
-#: The formats :func:`export_model` writes.
-FORMATS = _checks.FORMATS
 #: The largest difference from the Keras model's probabilities a float export may show.
 FLOAT_TOLERANCE = 1e-4
 #: The most accuracy (a fraction) an int8 export may lose against the Keras model.
@@ -188,31 +200,29 @@ def export_model(
         >>> sorted(child.name for child in report.path.iterdir())
         ['assets', 'fingerprint.pb', 'saved_model.pb', 'variables']
     """
-    keras_model = _checks.resolve_model(model)
-    _checks.check_choices(format, quantize, calibration, version)
-    destination = _checks.check_path(Path(path), format)
+    keras_model = resolve_model(model)
+    check_choices(format, quantize, calibration, version)
+    destination = check_path(Path(path), format)
     if format == "tflite" and quantize == "int8":
-        calibration = (
-            _checks.check_images(calibration) if calibration is not None else _mnist_train()
-        )
+        calibration = check_images(calibration) if calibration is not None else _mnist_train()
     if verify or quantize:
         _require_runtime(format)
-    test_arrays = _checks.test_arrays(test_data) if verify else None
-    probabilities = _writers.probability_model(keras_model)
+    test_set = test_arrays(test_data) if verify else None
+    probabilities = probability_model(keras_model)
     with _converting(format, quantize, keras_model.name):
         if format == "saved_model":
-            final = _checks.version_folder(destination, version)
+            final = version_folder(destination, version)
             with _created_parent(destination), atomic_folder(final) as staging:
-                _writers.write_saved_model(probabilities, staging)
-                return _finish(final, staging, format, quantize, probabilities, test_arrays)
+                write_saved_model(probabilities, staging)
+                return _finish(final, staging, format, quantize, probabilities, test_set)
         with atomic_path(destination) as staging:
             if format == "onnx":
-                _writers.write_onnx(probabilities, staging)
+                write_onnx(probabilities, staging)
             else:
                 with tempfile.TemporaryDirectory() as scratch:
-                    _writers.write_saved_model(probabilities, Path(scratch))
-                    _writers.write_tflite(Path(scratch), staging, calibration=calibration)
-            return _finish(destination, staging, format, quantize, probabilities, test_arrays)
+                    write_saved_model(probabilities, Path(scratch))
+                    write_tflite(Path(scratch), staging, calibration=calibration)
+            return _finish(destination, staging, format, quantize, probabilities, test_set)
 
 
 def _finish(
