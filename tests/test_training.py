@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -48,6 +49,34 @@ def data() -> tuple[np.ndarray, np.ndarray]:
 
 def weights_of(trainer: Trainer) -> list[np.ndarray]:
     return [np.array(w) for w in trainer.model.get_weights()]
+
+
+def assert_interrupted_run_resumes_exactly(
+    data, folder: Path, recipe: Recipe, *, seed: int, stop_at: int
+) -> Trainer:
+    """Train whole, then interrupted at ``stop_at`` and resumed; the weights must match.
+
+    Returns the trainer of the whole run.
+    """
+
+    def trainer() -> Trainer:
+        keras.utils.set_random_seed(seed)
+        return Trainer(small_dropout_model(), recipe=recipe, seed=seed, deterministic=True)
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: object = None) -> None:
+            if int(self.model.optimizer.iterations.numpy()) == stop_at:
+                raise KeyboardInterrupt
+
+    whole = trainer()
+    whole.fit(data, verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        trainer().fit(data, checkpoint_dir=folder, callbacks=[Interrupt()], verbose=0)
+    resumed = trainer()
+    resumed.fit(data, checkpoint_dir=folder, resume=True, verbose=0)
+    for expected, actual in zip(weights_of(whole), weights_of(resumed), strict=True):
+        np.testing.assert_array_equal(expected, actual)
+    return whole
 
 
 class KeepProbSpy(keras.callbacks.Callback):
@@ -421,23 +450,7 @@ def test_a_recipe_that_shifts_images_needs_a_model_that_takes_images(data) -> No
 def test_a_recipe_that_shifts_images_trains_and_resumes_exactly(data, tmp_path) -> None:
     recipe = Recipe(optimizer="sgd", learning_rate=0.1, steps=6, batch_size=20, shift=2)
 
-    def trainer() -> Trainer:
-        keras.utils.set_random_seed(21)
-        return Trainer(small_dropout_model(), recipe=recipe, seed=21, deterministic=True)
-
-    class Interrupt(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch: int, logs: object = None) -> None:
-            if int(self.model.optimizer.iterations.numpy()) == 3:
-                raise KeyboardInterrupt
-
-    whole = trainer()
-    whole.fit(data, verbose=0)
-    with pytest.raises(KeyboardInterrupt):
-        trainer().fit(data, checkpoint_dir=tmp_path, callbacks=[Interrupt()], verbose=0)
-    resumed = trainer()
-    resumed.fit(data, checkpoint_dir=tmp_path, resume=True, verbose=0)
-    for expected, actual in zip(weights_of(whole), weights_of(resumed), strict=True):
-        np.testing.assert_array_equal(expected, actual)
+    assert_interrupted_run_resumes_exactly(data, tmp_path, recipe, seed=21, stop_at=3)
 
 
 # ---------------------------------------------------------------- keep_prob has one owner
@@ -688,23 +701,8 @@ def test_a_recipe_with_affine_moves_averaged_weights_and_smoothing_resumes_exact
         rotation=10.0, scale=0.1, label_smoothing=0.1, ema=0.9,
     )  # fmt: skip
 
-    def trainer() -> Trainer:
-        keras.utils.set_random_seed(22)
-        return Trainer(small_dropout_model(), recipe=recipe, seed=22, deterministic=True)
-
-    class Interrupt(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch: int, logs: object = None) -> None:
-            if int(self.model.optimizer.iterations.numpy()) == 5:
-                raise KeyboardInterrupt
-
-    whole = trainer()
-    whole.fit(data, verbose=0)
-    with pytest.raises(KeyboardInterrupt):
-        trainer().fit(data, checkpoint_dir=tmp_path, callbacks=[Interrupt()], verbose=0)
-    resumed = trainer()
-    resumed.fit(data, checkpoint_dir=tmp_path, resume=True, verbose=0)
-    for expected, actual in zip(weights_of(whole), weights_of(resumed), strict=True):
-        np.testing.assert_array_equal(expected, actual)  # the averages, restored and finished
+    # with weight averaging, the averages are restored and finished too
+    whole = assert_interrupted_run_resumes_exactly(data, tmp_path, recipe, seed=22, stop_at=5)
     assert "label smoothing 0.1" in whole.recipe.describe()
     loss = whole.evaluate(data)["loss"]
     assert loss == pytest.approx(Trainer(whole.model, seed=0).evaluate(data)["loss"], rel=1e-5)
