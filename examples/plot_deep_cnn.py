@@ -14,12 +14,12 @@ seconds, and already about 96%.
 # Two convolution and pooling blocks, a dense layer of 1,024 units, dropout and ten
 # outputs: 3,274,634 parameters, as in the tutorial.
 import mnistkit
-from mnistkit import plots
+from mnistkit import parameter_count, plots
 
 model = mnistkit.build("deep_cnn", seed=0)
 for layer in model.layers[1:]:
     shape = str(layer.output.shape)
-    print(f"{layer.name:14} {shape:20} {layer.count_params():>9,}")
+    print(f"{layer.name:14} {shape:20} {parameter_count(layer):>9,}")
 
 # %%
 # Train for 200 steps

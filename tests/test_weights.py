@@ -33,6 +33,7 @@ from mnistkit import (
     with_weights,
 )
 from mnistkit.recipes import Recipe
+from mnistkit.layers import parameter_count, parameters
 from mnistkit.weights import write_weights
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +52,7 @@ def test_shipped_metadata_records_how_the_weights_were_made(name: str) -> None:
     meta = weights.meta
 
     assert meta["model"] == name
-    assert meta["parameters"] == build(name).count_params()
+    assert meta["parameters"] == parameter_count(build(name))
     assert meta["sha256"]
     assert meta["size_bytes"] == weights.path.stat().st_size
     assert meta["dtype"] == "float16"
@@ -110,7 +111,7 @@ def test_a_recipe_given_with_weights_is_kept_and_the_weights_still_load() -> Non
 
     assert model_info(fast).recipe.name == "fast"
     assert fast.get_layer("dropout").get_config()["keep_prob"] == 0.75
-    for mine, theirs in zip(fast.weights, shipped.weights, strict=True):
+    for mine, theirs in zip(parameters(fast), parameters(shipped), strict=True):
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
 
 
@@ -182,7 +183,7 @@ def test_a_plugin_ships_weights_that_build_loads_in_float16(package: Path) -> No
     finally:
         unregister_model("tiny_mlp")
 
-    assert written["parameters"] == trained.count_params()
+    assert written["parameters"] == parameter_count(trained)
     for loaded, original in zip(model.weights, trained.weights, strict=True):
         rounded = original.numpy().astype(np.float16).astype(np.float32)
         np.testing.assert_array_equal(loaded.numpy(), rounded)

@@ -84,6 +84,7 @@ def processor() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from mnistkit import Predictor, Trainer, build, load_dataset
+    from mnistkit.layers import parameters
     from mnistkit.weights import MNIST_LICENSE, write_weights
 
     data = load_dataset("mnist")
@@ -97,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     # it (float32): the arrays rounded to the storage type, and, to compare, unrounded.
     metadata: dict[str, Any] = trainer.metadata
     stored = build(args.model, recipe=trainer.recipe)
-    stored.set_weights([w.numpy() for w in trainer.model.weights])
+    for target, source in zip(parameters(stored), parameters(trainer.model), strict=True):
+        target.assign(source)
     float32_accuracy = Predictor(stored).evaluate(data.test)["accuracy"]
-    stored.set_weights([w.numpy().astype(args.dtype) for w in trainer.model.weights])
+    for target, source in zip(parameters(stored), parameters(trainer.model), strict=True):
+        target.assign(np.asarray(source).astype(args.dtype))
     result = Predictor(stored).evaluate(data.test)
     errors = round((1.0 - result["accuracy"]) * result["examples"])
 

@@ -10,7 +10,8 @@ Example:
     >>> from mnistkit import build, load_dataset
     >>> load_dataset("mnist").train.num_examples
     55000
-    >>> build("deep_cnn").count_params()
+    >>> from mnistkit import parameter_count
+    >>> parameter_count(build("deep_cnn"))
     3274634
 """
 
@@ -51,6 +52,7 @@ from mnistkit.models import (
     describe_models,
     list_models,
     model_info,
+    model_output,
     model_recipes,
     register_model,
     unregister_model,
@@ -63,7 +65,13 @@ from mnistkit.saving import load_model, read_metadata, save_model
 from mnistkit.weights import Weights, model_weights, with_weights
 
 if TYPE_CHECKING:
-    from mnistkit.layers import KeepProbDropout, get_keep_prob, mc_dropout, set_keep_prob
+    from mnistkit.layers import (
+        KeepProbDropout,
+        get_keep_prob,
+        mc_dropout,
+        parameter_count,
+        set_keep_prob,
+    )
     from mnistkit.predictor import Predictor
     from mnistkit.training import Trainer
 
@@ -105,8 +113,10 @@ __all__ = [
     "load_model",
     "mc_dropout",
     "model_info",
+    "model_output",
     "model_recipes",
     "model_weights",
+    "parameter_count",
     "read_metadata",
     "register_dataset",
     "register_model",
@@ -125,6 +135,7 @@ _LAZY = {
     "get_keep_prob": "mnistkit.layers",
     "set_keep_prob": "mnistkit.layers",
     "mc_dropout": "mnistkit.layers",
+    "parameter_count": "mnistkit.layers",
     "Predictor": "mnistkit.predictor",
     "Trainer": "mnistkit.training",
 }

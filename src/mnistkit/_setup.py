@@ -20,7 +20,7 @@ from mnistkit._sources import DataSource
 from mnistkit._version import __version__
 from mnistkit.errors import InvalidArgumentError
 from mnistkit.layers import dropout_layers, get_keep_prob, set_keep_prob
-from mnistkit.models import MODELS, model_info
+from mnistkit.models import MODELS, check_one_output, model_info
 from mnistkit.plan import RunPlan
 from mnistkit.precision import resolve_precision
 from mnistkit.recipes import Recipe, check_optimizer
@@ -75,20 +75,6 @@ def identify(model: Any) -> tuple[str | None, Any]:
     check_one_output(model)
     info = model_info(model)
     return (None if info is None else info.name), info
-
-
-def check_one_output(model: keras.Model, name: str = "model") -> None:
-    """Raise unless ``model`` has one input (images) and one output (class scores)."""
-    try:
-        inputs, outputs = list(model.inputs), list(model.outputs)
-    except (AttributeError, ValueError):  # a subclassed model, not yet called: no graph
-        return
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise InvalidArgumentError(
-            f"Invalid value for argument `{name}`. Expected a model with one input of images "
-            f"and one output of class scores. Received: a model {model.name!r} with "
-            f"{len(inputs)} inputs and {len(outputs)} outputs"
-        )
 
 
 def check_policy(model: keras.Model, precision: str | None) -> str:
@@ -320,7 +306,7 @@ def checkpoint_run(
     """What a checkpoint records of its run, and a resumed run must match."""
     return {
         "model": trainer.model_name or trainer.model.name,
-        "parameters": int(trainer.model.count_params()),
+        "parameters": parameter_count(trainer.model),
         "seed": trainer.seed,
         "stream_seed": data_seed,
         "batch_size": recipe.batch_size,

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import keras
-import tensorflow as tf
+import numpy as np
 
 from mnistkit.validation import check_one_of, check_probability, check_seed
 
@@ -24,8 +24,11 @@ __all__ = [
     "ModelOutput",
     "copy_dropout_state",
     "dropout_layers",
+    "drawn",
     "get_keep_prob",
     "mc_dropout",
+    "parameter_count",
+    "parameters",
     "set_keep_prob",
     "validate_keep_prob",
 ]
@@ -61,12 +64,15 @@ class KeepProbDropout(keras.layers.Layer):
     In training mode each unit is kept with probability ``keep_prob`` and scaled by
     ``1 / keep_prob``; otherwise the layer passes its input through, unless
     :func:`mc_dropout` asks it to keep sampling (Monte-Carlo dropout) while every other
-    layer stays in inference mode. ``keep_prob`` lives in a non-trainable variable,
-    saved with the model, that can be changed at run time (:func:`set_keep_prob`)
-    without rebuilding, recompiling or retracing. The training masks come from a
-    stateless stream counted in a saved variable, so a resumed run draws the same masks
-    as an uninterrupted one. Under a ``tf.distribute`` strategy each replica draws its
-    own masks from the shared count.
+    layer stays in inference mode. ``keep_prob`` lives in a non-trainable Keras
+    variable, saved with the model, that can be changed at run time
+    (:func:`set_keep_prob`) without rebuilding, recompiling or retracing. The masks come
+    from ``keras.random`` seed generators whose counts are saved, so a resumed run draws
+    the same masks as an uninterrupted one. The layer is written in ``keras.ops`` and
+    runs on every Keras backend.
+
+    The keep probability and the sampling switch are state, not parameters:
+    :func:`parameter_count` leaves them out, as the tutorial's count does.
 
     Args:
         keep_prob: The probability that a unit is kept, in (0, 1].
@@ -84,49 +90,45 @@ class KeepProbDropout(keras.layers.Layer):
     """
 
     def __init__(self, keep_prob: float = 0.5, seed: int | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        # The keep probability is compared in float32 whatever the compute dtype.
+        super().__init__(autocast=False, **kwargs)
         initial = validate_keep_prob(keep_prob)
         self.seed = check_seed(seed) if seed is not None else random.randrange(2**31)
         self.supports_masking = True
-        # Plain tf.Variables, not Keras weights: they are state, not parameters, so
-        # count_params() matches the tutorial's; save/load_own_variables keep them.
-        first = tf.VariableAggregation.ONLY_FIRST_REPLICA
-        self.keep_prob = tf.Variable(initial, dtype=tf.float32, trainable=False)
-        self.draws = tf.Variable(0, dtype=tf.int64, trainable=False, aggregation=first)
-        self.sampling = tf.Variable(False, trainable=False, aggregation=first)
-        self.samples_drawn = tf.Variable(0, dtype=tf.int64, trainable=False, aggregation=first)
+        self.keep_prob = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(initial),
+            dtype="float32",
+            trainable=False,
+            name="keep_prob",
+        )
+        self.sampling = self.add_weight(
+            shape=(), initializer="zeros", dtype="float32", trainable=False, name="sampling"
+        )
+        #: The training masks' stream; its count is the number of masks drawn.
+        self.draws = keras.random.SeedGenerator(self.seed)
+        #: The Monte-Carlo masks' stream, started afresh by each :func:`mc_dropout`.
+        self.samples = keras.random.SeedGenerator(_sampling_seed(self.seed))
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         if training:
-            self.draws.assign_add(1)
-            draw = tf.convert_to_tensor(self.draws)
-            replica = tf.distribute.get_replica_context()
-            if replica is not None and replica.num_replicas_in_sync > 1:
-                # The counter is shared (ONLY_FIRST_REPLICA): number the draws per replica,
-                # or every replica would drop the same units of its examples.
-                replica_id = tf.cast(replica.replica_id_in_sync_group, tf.int64)
-                draw = draw * replica.num_replicas_in_sync + replica_id
-            return self._drop(inputs, draw)
+            return self._drop(inputs, self.draws)
+        # A variable, not the graph, says whether to sample: switching needs no retrace.
+        sampled = self._drop(inputs, self.samples)
+        return keras.ops.where(self.sampling > 0.5, sampled, inputs)
 
-        def sample() -> Any:
-            # Negative counts: never a draw of the training stream.
-            return self._drop(inputs, -self.samples_drawn.assign_add(1))
-
-        return tf.cond(self.sampling, sample, lambda: tf.identity(inputs))
-
-    def _drop(self, inputs: Any, draw: Any) -> Any:
-        seed = tf.stack([tf.constant(self.seed, tf.int64), draw])
-        noise = tf.random.stateless_uniform(tf.shape(inputs), seed=seed, dtype=tf.float32)
-        keep = tf.cast(noise < self.keep_prob, inputs.dtype)
-        return inputs * keep / tf.cast(self.keep_prob, inputs.dtype)
+    def _drop(self, inputs: Any, generator: keras.random.SeedGenerator) -> Any:
+        noise = keras.random.uniform(keras.ops.shape(inputs), seed=generator)
+        keep = keras.ops.cast(noise < self.keep_prob, inputs.dtype)
+        return inputs * keep / keras.ops.cast(self.keep_prob, inputs.dtype)
 
     def save_own_variables(self, store: Any) -> None:
-        store["keep_prob"] = self.keep_prob.numpy()
-        store["draws"] = self.draws.numpy()
+        store["keep_prob"] = keras.ops.convert_to_numpy(self.keep_prob)
+        store["draws"] = np.int64(drawn(self))
 
     def load_own_variables(self, store: Any) -> None:
-        self.keep_prob.assign(store["keep_prob"])
-        self.draws.assign(store["draws"])
+        self.keep_prob.assign(np.asarray(store["keep_prob"], "float32"))
+        _restart(self.draws, self.seed, int(np.asarray(store["draws"])))
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
@@ -199,25 +201,70 @@ def dropout_layers(model: keras.layers.Layer) -> list[KeepProbDropout]:
         model: A Keras model or layer.
 
     Returns:
-        The layers, in the order Keras lists them.
+        The layers, in the order the models list them (``Model.layers``, depth first).
 
     Example:
         >>> from mnistkit import build
         >>> [layer.name for layer in dropout_layers(build("deep_cnn"))]
         ['dropout']
     """
-    # Keras has no public walk over nested layers; its private one has been stable since
-    # tf.keras. Without it (a future Keras), models nested in models are still walked.
-    flatten = getattr(model, "_flatten_layers", None)
-    if flatten is not None:
-        layers = list(flatten(include_self=True, recursive=True))
-    else:
-        layers, stack = [], [model]
-        while stack:
-            layer = stack.pop()
-            layers.append(layer)
-            stack.extend(reversed(list(getattr(layer, "layers", None) or [])))
-    return [layer for layer in layers if isinstance(layer, KeepProbDropout)]
+    found, stack = [], [model]
+    while stack:
+        layer = stack.pop()
+        if isinstance(layer, KeepProbDropout):
+            found.append(layer)
+        stack.extend(reversed(list(getattr(layer, "layers", None) or [])))
+    return found
+
+
+def parameters(model: keras.layers.Layer) -> list[Any]:
+    """Return a model's weights without its dropout layers' state: its parameters.
+
+    The keep probability and the sampling switch of :class:`KeepProbDropout` are
+    variables saved with the model, but no parameter of it.
+
+    Args:
+        model: A Keras model or layer.
+
+    Returns:
+        The variables, in the order of ``model.weights``.
+
+    Example:
+        >>> from mnistkit import build
+        >>> [variable.path for variable in parameters(build("softmax"))]
+        ['logits/kernel', 'logits/bias']
+    """
+    state = {id(variable) for layer in dropout_layers(model) for variable in layer.weights}
+    return [variable for variable in model.weights if id(variable) not in state]
+
+
+def parameter_count(model: keras.layers.Layer) -> int:
+    """Return how many numbers a model's :func:`parameters` hold, as the tutorial counts.
+
+    Args:
+        model: A Keras model or layer.
+
+    Returns:
+        The count.
+
+    Example:
+        >>> from mnistkit import build
+        >>> parameter_count(build("deep_cnn"))
+        3274634
+    """
+    return sum(int(np.prod(variable.shape)) for variable in parameters(model))
+
+
+def drawn(layer: KeepProbDropout) -> int:
+    """Return how many training masks a :class:`KeepProbDropout` layer has drawn.
+
+    Args:
+        layer: The layer.
+
+    Returns:
+        The count, which a saved model and a checkpoint keep.
+    """
+    return int(keras.ops.convert_to_numpy(layer.draws.state)[1])
 
 
 def get_keep_prob(model: keras.layers.Layer) -> float | None:
@@ -300,7 +347,7 @@ def copy_dropout_state(source: keras.layers.Layer, target: keras.layers.Layer) -
         )
     for giver, taker in zip(sources, targets, strict=True):
         taker.keep_prob.assign(giver.keep_prob)
-        taker.draws.assign(giver.draws)
+        _restart(taker.draws, taker.seed, drawn(giver))
 
 
 @contextlib.contextmanager
@@ -334,20 +381,30 @@ def mc_dropout(model: keras.layers.Layer, keep_prob: float | None = None) -> Ite
     """
     value = None if keep_prob is None else validate_keep_prob(keep_prob)
     layers = dropout_layers(model)
-    previous = [layer.keep_prob.numpy() for layer in layers]
+    previous = [keras.ops.convert_to_numpy(layer.keep_prob) for layer in layers]
     for layer in layers:
-        layer.samples_drawn.assign(0)
-        layer.sampling.assign(True)
+        _restart(layer.samples, _sampling_seed(layer.seed), 0)
+        layer.sampling.assign(1.0)
         if value is not None:
             layer.keep_prob.assign(value)
     try:
         yield
     finally:
         for layer, kept in zip(layers, previous, strict=True):
-            layer.sampling.assign(False)
+            layer.sampling.assign(0.0)
             layer.keep_prob.assign(kept)
+
+
+def _sampling_seed(seed: int) -> int:
+    # Another stream than the training masks' for the same seed.
+    return (seed + 1) % 2**31
+
+
+def _restart(generator: keras.random.SeedGenerator, seed: int, count: int) -> None:
+    state = generator.state
+    state.assign(np.array([seed, count], dtype=keras.backend.standardize_dtype(state.dtype)))
 
 
 def _rounded(variable: Any) -> float:
     # Round away float32 noise: 0.3 is stored as 0.30000001192...
-    return float(f"{float(variable.numpy()):.7g}")
+    return float(f"{float(keras.ops.convert_to_numpy(variable)):.7g}")

@@ -28,10 +28,12 @@ __all__ = [
     "MODELS",
     "ModelInfo",
     "build",
+    "check_one_output",
     "deep_cnn",
     "describe_models",
     "list_models",
     "model_info",
+    "model_output",
     "model_recipes",
     "register_model",
     "softmax",
@@ -300,6 +302,69 @@ def model_info(model: keras.Model) -> ModelInfo | None:
     return ModelInfo(name=card.model_name, output=card.kind, recipe=recipe)
 
 
+def check_one_output(model: keras.Model, name: str = "model") -> None:
+    """Raise unless ``model`` has one input (images) and one output (class scores).
+
+    Args:
+        model: A Keras model.
+        name: The argument the model was given as, for the message.
+
+    Raises:
+        InvalidArgumentError: If the model has several inputs or outputs.
+    """
+    try:
+        inputs, outputs = list(model.inputs), list(model.outputs)
+    except (AttributeError, ValueError):  # a subclassed model, not yet called: no graph
+        return
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise InvalidArgumentError(
+            f"Invalid value for argument `{name}`. Expected a model with one input of images "
+            f"and one output of class scores. Received: a model {model.name!r} with "
+            f"{len(inputs)} inputs and {len(outputs)} outputs"
+        )
+
+
+def model_output(model: keras.Model, output: str | None = None) -> str:
+    """Return what a model outputs, ``"logits"`` or ``"probabilities"``: the one answer.
+
+    The Trainer, the :class:`~mnistkit.Predictor` and export all ask this. ``output``
+    wins where given; else a model that :func:`build` made says what it outputs; else a
+    model whose last layer is a softmax (a ``Softmax`` layer, or a layer with the
+    softmax activation) outputs probabilities, and any other logits.
+
+    Args:
+        model: A Keras model.
+        output: What the caller says the model outputs, or ``None``.
+
+    Returns:
+        ``"logits"`` or ``"probabilities"``.
+
+    Raises:
+        InvalidArgumentError: If ``output`` is neither.
+
+    Example:
+        >>> import keras
+        >>> hand_built = keras.Sequential(
+        ...     [keras.Input((784,)), keras.layers.Dense(10, activation="softmax")])
+        >>> model_output(hand_built), model_output(build("softmax"))
+        ('probabilities', 'logits')
+    """
+    import keras
+
+    from mnistkit.layers import OUTPUT_KINDS
+
+    if output is not None:
+        return check_one_of(output, "output", OUTPUT_KINDS)
+    info = model_info(model)
+    if info is not None:
+        return info.output
+    last = model.layers[-1] if getattr(model, "layers", None) else None
+    softmax = isinstance(last, keras.layers.Softmax) or (
+        getattr(last, "activation", None) is keras.activations.softmax
+    )
+    return "probabilities" if softmax else "logits"
+
+
 def list_models(pattern: str | None = None, *, pretrained: bool = False) -> list[str]:
     """Return the names of the registered models, sorted.
 
@@ -482,7 +547,8 @@ def deep_cnn(*, keep_prob: float = 0.5, seed: int | None = None) -> keras.Model:
         InvalidArgumentError: If ``keep_prob`` is not in (0, 1].
 
     Example:
-        >>> deep_cnn().count_params()
+        >>> from mnistkit.layers import parameter_count
+        >>> parameter_count(deep_cnn())
         3274634
     """
     from mnistkit.validation import check_probability, check_seed

@@ -13,13 +13,11 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from mnistkit._setup import check_one_output
 from mnistkit._sources import shape_images, to_arrays
 from mnistkit.errors import InvalidArgumentError
 from mnistkit.layers import dropout_layers, get_keep_prob, mc_dropout
-from mnistkit.models import model_info
+from mnistkit.models import check_one_output, model_output
 from mnistkit.validation import check_one_of, check_positive_int, check_probability
 
 __all__ = ["DEFAULT_SAMPLES", "Predictor", "score"]
@@ -77,7 +75,8 @@ class Predictor:
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.input_shape: tuple[int, ...] = shapes.pop()
         self.classes = int(listed[0].output_shape[-1])
-        self._functions = [_forward_function(model, output) for model in listed]
+        #: What each model outputs (see :func:`~mnistkit.models.model_output`).
+        self.outputs = [model_output(model, output) for model in listed]
 
     def predict(
         self,
@@ -118,7 +117,8 @@ class Predictor:
             self.batch_size if batch_size is None else check_positive_int(batch_size, "batch_size")
         )
         if samples is None and keep_prob is None:
-            return np.mean([self._run(function, x, size) for function in self._functions], axis=0)
+            runs = [self._run(model, kind, x, size) for model, kind in self._pairs()]
+            return np.mean(runs, axis=0)
         stacked = self.sample(x, samples=samples, keep_prob=keep_prob, batch_size=size)
         return stacked.mean(axis=0), stacked.std(axis=0)
 
@@ -160,14 +160,14 @@ class Predictor:
         count = DEFAULT_SAMPLES if samples is None else check_positive_int(samples, "samples")
         rate = None if keep_prob is None else check_probability(keep_prob, "keep_prob")
         draws: list[np.ndarray] = []
-        for model, function in zip(self.models, self._functions, strict=True):
+        for model, kind in self._pairs():
             if not dropout_layers(model):
                 raise InvalidArgumentError(
                     f"The model {model.name!r} has no KeepProbDropout layer: Monte-Carlo "
                     "dropout needs one."
                 )
             with mc_dropout(model, keep_prob=rate if rate is not None else get_keep_prob(model)):
-                draws.extend(self._run(function, x, size) for _ in range(count))
+                draws.extend(self._run(model, kind, x, size) for _ in range(count))
         return np.stack(draws)
 
     def evaluate(self, data: Any) -> dict[str, float]:
@@ -194,11 +194,17 @@ class Predictor:
         arrays = to_arrays(data, self.input_shape, self.classes)
         return score(self.predict(arrays.images), arrays.labels)
 
-    def _run(self, function: Any, x: np.ndarray, size: int) -> np.ndarray:
-        parts = [function(tf.constant(x[i : i + size])).numpy() for i in range(0, len(x), size)]
-        if parts:
-            return np.concatenate(parts)
-        return np.zeros((0, self.classes), np.float32)
+    def _pairs(self) -> list[tuple[keras.Model, str]]:
+        return list(zip(self.models, self.outputs, strict=True))
+
+    def _run(self, model: keras.Model, kind: str, x: np.ndarray, size: int) -> np.ndarray:
+        if not len(x):
+            return np.zeros((0, self.classes), np.float32)
+        outputs = np.asarray(model.predict(x, batch_size=size, verbose=0), np.float32)
+        if kind == "probabilities":
+            return outputs
+        exp = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+        return exp / exp.sum(axis=1, keepdims=True)
 
 
 def score(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
@@ -227,15 +233,3 @@ def score(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
         "loss": float(loss.mean()),
         "examples": len(labels),
     }
-
-
-def _forward_function(model: keras.Model, output: str | None) -> Any:
-    info = model_info(model)
-    kind = output or (info.output if info is not None else "logits")
-    spec = tf.TensorSpec((None, *(int(d) for d in model.input_shape[1:])), tf.float32)
-
-    def probabilities(images: tf.Tensor) -> tf.Tensor:
-        outputs = tf.cast(model(images, training=False), tf.float32)
-        return tf.nn.softmax(outputs) if kind == "logits" else outputs
-
-    return tf.function(probabilities, input_signature=[spec])

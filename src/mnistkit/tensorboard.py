@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from mnistkit._extras import require
+from mnistkit.layers import parameter_count
 from mnistkit.models import model_info
 
 __all__ = ["TensorBoardLog"]
@@ -158,7 +159,7 @@ class TensorBoardLog(keras.callbacks.Callback):
         traced = tf.function(forward, input_signature=[tf.TensorSpec(shape, tf.float32)])
         graph = traced.get_concrete_function().graph
         info = model_info(model)
-        described = [f"**{model.name}**, {model.count_params():,} parameters"]
+        described = [f"**{model.name}**, {parameter_count(model):,} parameters"]
         if info is not None and info.recipe is not None:
             described.append(f"recipe {info.recipe.label!r}: {info.recipe.describe()}")
         with self._writers["train"].as_default(step=0):

@@ -1,7 +1,7 @@
 """Trained weights that ship with a model: declared on its factory, checked, loaded by name.
 
 A weight set is two files inside an installed package: ``NAME.npz`` holds the arrays of
-``model.weights``, in that order (float16 by default, compressed), and ``NAME.json``
+the model's :func:`~mnistkit.layers.parameters`, in that order (float16 by default, compressed), and ``NAME.json``
 holds what is known of them, as torchvision's ``Weights.meta`` does: the test accuracy
 measured with exactly those arrays, the recipe, seed and command that trained them, the
 library versions, the parameter count, the SHA-256 of the ``.npz`` and the licence. A
@@ -170,7 +170,7 @@ class Weights:
         )
 
     def arrays(self) -> list[np.ndarray]:
-        """Return the stored arrays, in the order of ``model.weights``, after checking them.
+        """Return the stored arrays, in the order of the model's parameters, after checking them.
 
         Returns:
             The arrays, in the dtype they are stored in.
@@ -211,8 +211,10 @@ class Weights:
             DataFormatError: If the file fails its check, or its arrays do not fit the
                 model's weights (the message names the first that does not).
         """
+        from mnistkit.layers import parameters
+
         arrays = self.arrays()
-        variables = list(model.weights)
+        variables = parameters(model)
         if len(arrays) != len(variables):
             raise DataFormatError(
                 f"{self.path}: {len(arrays)} arrays for a model with {len(variables)} "
@@ -349,7 +351,7 @@ def write_weights(
 ) -> dict[str, Any]:
     """Write a model's weights and their metadata, for :class:`Weights` to load.
 
-    The arrays of ``model.weights`` go to ``path`` (an ``.npz``, compressed), cast to
+    The arrays of the model's parameters go to ``path`` (an ``.npz``, compressed), cast to
     ``dtype``; ``meta`` with the facts of the file added goes beside it, with the suffix
     ``.json``. Both are written atomically.
 
@@ -387,7 +389,9 @@ def write_weights(
         raise invalid("path", "a file name ending in `.npz`", str(path))
     if not {"model", "recipe"} <= set(meta):
         raise invalid("meta", "a mapping with `model` and `recipe`", dict(meta))
-    variables = list(model.weights)
+    from mnistkit.layers import parameters
+
+    variables = parameters(model)
     with np.errstate(over="ignore"):  # an overflow is refused just below, by name
         arrays = [np.asarray(variable.numpy()).astype(dtype) for variable in variables]
     for variable, array in zip(variables, arrays, strict=True):

@@ -19,7 +19,7 @@ import numpy as np
 
 from mnistkit.demo._predict import predict_drawing
 from mnistkit.errors import DataFormatError, InvalidArgumentError
-from mnistkit.layers import dropout_layers
+from mnistkit.layers import dropout_layers, parameter_count
 from mnistkit.models import model_info
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ class DemoServer(ThreadingHTTPServer):
         """Return what the page shows about the model: name, size, dropout."""
         return {
             "model": str(getattr(model_info(self.model), "name", None) or self.model.name),
-            "parameters": int(self.model.count_params()),
+            "parameters": parameter_count(self.model),
             "dropout": bool(dropout_layers(self.model)),
             "samples": self.samples,
         }
