@@ -28,6 +28,7 @@ from mnistkit import (
     read_metadata,
 )
 from mnistkit.checkpoints import read_state
+from mnistkit.layers import drawn
 from mnistkit.streams import batch_at, index_stream, stream_seed
 
 
@@ -111,7 +112,7 @@ def test_monte_carlo_predictions_spread_and_leave_the_model_as_it_was(data) -> N
     trainer.fit(data, steps=3, batch_size=20, verbose=0)
     images = data[0][:20]
     before_weights = weights_of(trainer)
-    before_draws = int(trainer.model.get_layer("dropout").draws.numpy())
+    before_draws = drawn(trainer.model.get_layer("dropout"))
     plain = trainer.predict(images)
     mean, std = trainer.predict(images, keep_prob=0.5, samples=8)
     assert mean.shape == std.shape == (20, 10)
@@ -119,7 +120,7 @@ def test_monte_carlo_predictions_spread_and_leave_the_model_as_it_was(data) -> N
     assert not np.allclose(mean, plain)
     np.testing.assert_array_equal(trainer.predict(images), plain)
     assert get_keep_prob(trainer.model) == 0.5
-    assert int(trainer.model.get_layer("dropout").draws.numpy()) == before_draws
+    assert drawn(trainer.model.get_layer("dropout")) == before_draws
     for old, new in zip(before_weights, weights_of(trainer), strict=True):
         np.testing.assert_array_equal(old, new)
     again = trainer.predict(images, keep_prob=0.5, samples=8)

@@ -172,10 +172,11 @@ class DataSource(Protocol):
         start_step: int,
         augmentation: dict[str, Any],
         one_hot: int | None,
+        label_smoothing: float,
     ) -> tf.data.Dataset:
         """The endless stream of training batches from ``start_step`` on."""
 
-    def evaluation_batches(self, batch_size: int) -> tf.data.Dataset:
+    def evaluation_batches(self, batch_size: int, one_hot: int | None) -> tf.data.Dataset:
         """The examples once, in order, in batches."""
 
     def batch_at(self, *, batch_size: int, seed: int, step: int) -> tuple[Any, Any] | None:
@@ -202,6 +203,7 @@ class ArraySource:
         start_step: int,
         augmentation: dict[str, Any],
         one_hot: int | None,
+        label_smoothing: float,
     ) -> tf.data.Dataset:
         return streams.training_stream(
             self.arrays.images,
@@ -210,11 +212,13 @@ class ArraySource:
             seed=seed,
             start_step=start_step,
             one_hot=one_hot,
+            label_smoothing=label_smoothing,
             **augmentation,
         )
 
-    def evaluation_batches(self, batch_size: int) -> tf.data.Dataset:
-        return streams.evaluation_batches(self.arrays.images, self.arrays.labels, batch_size)
+    def evaluation_batches(self, batch_size: int, one_hot: int | None) -> tf.data.Dataset:
+        arrays = self.arrays
+        return streams.evaluation_batches(arrays.images, arrays.labels, batch_size, one_hot)
 
     def batch_at(self, *, batch_size: int, seed: int, step: int) -> tuple[Any, Any] | None:
         arrays = self.arrays
@@ -244,18 +248,21 @@ class DatasetSource:
         start_step: int,
         augmentation: dict[str, Any],
         one_hot: int | None,
+        label_smoothing: float,
     ) -> tf.data.Dataset:
+        return self._encoded(one_hot, label_smoothing).repeat()
+
+    def evaluation_batches(self, batch_size: int, one_hot: int | None) -> tf.data.Dataset:
+        return self._encoded(one_hot, 0.0)
+
+    def _encoded(self, one_hot: int | None, label_smoothing: float) -> tf.data.Dataset:
         if one_hot is None:
-            return self.dataset.repeat()
-        classes = one_hot
+            return self.dataset
 
         def encode(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            return images, tf.one_hot(tf.cast(labels, tf.int32), classes, dtype=tf.float32)
+            return images, streams.encode_labels(labels, one_hot, label_smoothing)
 
-        return self.dataset.map(tf.autograph.experimental.do_not_convert(encode)).repeat()
-
-    def evaluation_batches(self, batch_size: int) -> tf.data.Dataset:
-        return self.dataset
+        return self.dataset.map(tf.autograph.experimental.do_not_convert(encode))
 
     def batch_at(self, *, batch_size: int, seed: int, step: int) -> tuple[Any, Any] | None:
         return None

@@ -43,6 +43,7 @@ __all__ = [
     "check_run",
     "exists",
     "load",
+    "optimizer_record",
     "read_state",
     "remove_leftovers",
     "save",
@@ -164,6 +165,27 @@ def _state_problem(state: Any) -> str | None:
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def optimizer_record(optimizer: keras.optimizers.Optimizer) -> dict[str, Any]:
+    """Return what a checkpoint records of the optimizer a run starts with: class and rate.
+
+    A resumed run restores the optimizer's state, learning rate included, so a run that
+    asks for another optimizer or rate must be refused rather than silently given the
+    checkpoint's.
+
+    Args:
+        optimizer: The run's optimizer.
+
+    Returns:
+        ``{"optimizer": class name, "learning_rate": its configured rate or schedule}``.
+    """
+    inner = getattr(optimizer, "inner_optimizer", None) or optimizer  # loss scaling wraps it
+    record: dict[str, Any] = {"optimizer": type(inner).__name__}
+    rate = inner.get_config().get("learning_rate")
+    if rate is not None:
+        record["learning_rate"] = json.loads(json.dumps(rate))  # as state.json holds it
+    return record
 
 
 def check_run(state: Mapping[str, Any], run: Mapping[str, Any], directory: str | Path) -> None:

@@ -22,6 +22,7 @@ __all__ = [
     "OUTPUT_KINDS",
     "KeepProbDropout",
     "ModelOutput",
+    "apply_keep_prob",
     "copy_dropout_state",
     "dropout_layers",
     "drawn",
@@ -90,8 +91,7 @@ class KeepProbDropout(keras.layers.Layer):
     """
 
     def __init__(self, keep_prob: float = 0.5, seed: int | None = None, **kwargs: Any) -> None:
-        # The keep probability is compared in float32 whatever the compute dtype.
-        super().__init__(autocast=False, **kwargs)
+        super().__init__(**kwargs)
         initial = validate_keep_prob(keep_prob)
         self.seed = check_seed(seed) if seed is not None else random.randrange(2**31)
         self.supports_masking = True
@@ -100,10 +100,16 @@ class KeepProbDropout(keras.layers.Layer):
             initializer=keras.initializers.Constant(initial),
             dtype="float32",
             trainable=False,
+            autocast=False,  # compared in float32, whatever the compute dtype
             name="keep_prob",
         )
         self.sampling = self.add_weight(
-            shape=(), initializer="zeros", dtype="float32", trainable=False, name="sampling"
+            shape=(),
+            initializer="zeros",
+            dtype="float32",
+            trainable=False,
+            autocast=False,
+            name="sampling",
         )
         #: The training masks' stream; its count is the number of masks drawn.
         self.draws = keras.random.SeedGenerator(self.seed)
@@ -286,6 +292,46 @@ def get_keep_prob(model: keras.layers.Layer) -> float | None:
     return _rounded(layers[0].keep_prob) if layers else None
 
 
+def apply_keep_prob(model: keras.layers.Layer, keep_prob: float | None) -> float | None:
+    """Set a model's keep probability where one is given; return the one it trains at.
+
+    This is the one place that decides a run's keep probability: the value given, else
+    the value the model carries (a model built by name carries its recipe's).
+
+    Args:
+        model: A Keras model or layer.
+        keep_prob: The keep probability asked for, or ``None`` for the model's own.
+
+    Returns:
+        The keep probability in force, or ``None`` for a model without
+        :class:`KeepProbDropout` layers.
+
+    Raises:
+        InvalidArgumentError: If ``keep_prob`` is out of (0, 1], or given for a model
+            without such layers.
+
+    Example:
+        >>> from mnistkit import build
+        >>> apply_keep_prob(build("deep_cnn", keep_prob=0.75), None)
+        0.75
+        >>> apply_keep_prob(build("deep_cnn"), 0.123456789)
+        0.123456789
+    """
+    from mnistkit.errors import InvalidArgumentError
+
+    if keep_prob is None:
+        return get_keep_prob(model)
+    value = validate_keep_prob(keep_prob)
+    if not dropout_layers(model):
+        raise InvalidArgumentError(
+            f"Invalid value for argument `keep_prob`. The model {model.name!r} has no "
+            f"KeepProbDropout layer, so keep_prob does not apply. Received: "
+            f"keep_prob={keep_prob!r}"
+        )
+    set_keep_prob(model, value)
+    return value
+
+
 def set_keep_prob(model: keras.layers.Layer, keep_prob: float) -> float | None:
     """Set the keep probability of every :class:`KeepProbDropout` layer of a model.
 
@@ -406,5 +452,5 @@ def _restart(generator: keras.random.SeedGenerator, seed: int, count: int) -> No
 
 
 def _rounded(variable: Any) -> float:
-    # Round away float32 noise: 0.3 is stored as 0.30000001192...
-    return float(f"{float(keras.ops.convert_to_numpy(variable)):.7g}")
+    # The shortest decimal that is the same float32: 0.3, not 0.30000001192...
+    return float(str(np.float32(keras.ops.convert_to_numpy(variable))))

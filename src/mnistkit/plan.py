@@ -163,6 +163,37 @@ class RunPlan:
         first = -(-self.start_step // self.log_every) * self.log_every
         return list(range(first, self.total_steps, self.log_every))
 
+    def fits(self) -> list[tuple[int, int, int, int]]:
+        """The ``keras.Model.fit`` calls that run the plan, in Keras's own epochs.
+
+        Whole epochs run in one call; the rest of an epoch that a resumed run starts
+        inside, and the part of an epoch that a run by steps stops inside, each in a
+        short call of its own.
+
+        Returns:
+            ``(start_step, initial_epoch, epochs, steps_per_epoch)`` for each call.
+
+        Example:
+            >>> RunPlan(1000, 550).fits()
+            [(0, 0, 1, 550), (550, 1, 2, 450)]
+            >>> RunPlan(1000, 300, start_step=400).fits()
+            [(400, 1, 2, 200), (600, 2, 3, 300), (900, 3, 4, 100)]
+        """
+        start, total, per = self.start_step, self.total_steps, self.steps_per_epoch
+        if per is None:
+            return [(start, 0, 1, total - start)]
+        calls = []
+        whole = -(-start // per)  # the first epoch that starts at or after the start
+        if start % per:
+            epoch = start // per
+            calls.append((start, epoch, epoch + 1, min((epoch + 1) * per, total) - start))
+        if total // per > whole:
+            calls.append((whole * per, whole, total // per, per))
+        if total % per and total // per >= whole:
+            epoch = total // per
+            calls.append((epoch * per, epoch, epoch + 1, total - epoch * per))
+        return calls
+
     def stops(self) -> list[int]:
         """Every step after ``start_step`` where an epoch, a log stretch or a save ends."""
         found = set(self.epoch_ends())

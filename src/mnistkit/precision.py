@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 from mnistkit.errors import InvalidArgumentError
@@ -17,6 +18,7 @@ from mnistkit.recipes import PRECISIONS
 __all__ = [
     "PRECISIONS",
     "bfloat16_flags",
+    "check_model_policy",
     "describe_precision",
     "fast_bfloat16",
     "policy",
@@ -80,6 +82,30 @@ def bfloat16_flags() -> tuple[str, ...]:
     except OSError:
         return ()
     return tuple(sorted(set(info.split()) & {"amx_bf16", "avx512_bf16"}))
+
+
+def check_model_policy(model: Any, precision: str | None) -> str:
+    """Return the dtype policy of a model given built, refusing another one asked for.
+
+    Args:
+        model: A built Keras model.
+        precision: The precision asked for, or ``None``.
+
+    Returns:
+        The name of the model's dtype policy.
+
+    Raises:
+        InvalidArgumentError: If ``precision`` names another policy than the model's.
+    """
+    resolved = str(model.dtype_policy.name)
+    if precision not in (None, "auto") and resolve_precision(precision) != resolved:
+        wanted = resolve_precision(precision)
+        raise InvalidArgumentError(
+            f"The model was built with the {resolved!r} dtype policy, not {wanted!r}. Pass "
+            "the model's name instead, or build it inside "
+            f"`with mnistkit.precision.policy({wanted!r}):`."
+        )
+    return resolved
 
 
 def describe_precision(setting: str, resolved: str) -> str:

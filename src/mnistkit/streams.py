@@ -28,6 +28,7 @@ __all__ = [
     "augment_images",
     "batch_at",
     "batch_indices",
+    "encode_labels",
     "epoch_order",
     "evaluation_batches",
     "index_stream",
@@ -71,11 +72,6 @@ def _plain_graph(function: _Function) -> _Function:
     return cast(_Function, tf.autograph.experimental.do_not_convert(function))
 
 
-@_plain_graph
-def _scale_pair(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    return _scale_tensor(images), labels
-
-
 def _scale_tensor(images: tf.Tensor) -> tf.Tensor:
     # The same two float32 operations as scale_pixels, so both give the same bits.
     if images.dtype == tf.uint8:
@@ -113,6 +109,7 @@ def training_stream(
     scale: float = 0.0,
     shear: float = 0.0,
     one_hot: int | None = None,
+    label_smoothing: float = 0.0,
 ) -> tf.data.Dataset:
     """Return the endless batches of training data from ``start_step`` on.
 
@@ -132,8 +129,10 @@ def training_stream(
         rotation: The largest rotation, in degrees.
         scale: The largest relative change of size (0.1: from 90% to 110%).
         shear: The largest shear, in degrees.
-        one_hot: Give the labels as one-hot rows of this many classes (for a loss with
-            label smoothing); ``None`` keeps them as they are.
+        one_hot: Give the labels as one-hot rows of this many classes; ``None`` keeps
+            them as they are.
+        label_smoothing: With ``one_hot``, mix each row with the uniform distribution
+            by this much, as Keras's ``label_smoothing`` does inside a loss.
 
     Returns:
         A ``tf.data.Dataset`` of ``(images, labels)`` batches, float32 images.
@@ -160,9 +159,7 @@ def training_stream(
         batch = _scale_tensor(tf.gather(images, picked))
         batch = augment_images(batch, seed=seed, step=step, shift=shift, **affine)
         targets = tf.gather(labels, picked)
-        if one_hot is not None:
-            targets = tf.one_hot(tf.cast(targets, tf.int32), one_hot, dtype=tf.float32)
-        return batch, targets
+        return batch, encode_labels(targets, one_hot, label_smoothing)
 
     batches = tf.data.Dataset.zip((steps, indices)).map(
         gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
@@ -391,6 +388,27 @@ def batch_indices(count: int, *, batch_size: int, seed: int, step: int) -> np.nd
     return np.concatenate(parts)
 
 
+def encode_labels(labels: Any, one_hot: int | None, label_smoothing: float = 0.0) -> Any:
+    """Return integer labels as (smoothed) one-hot rows of ``one_hot`` classes, or as they are.
+
+    Args:
+        labels: A tensor of integer labels.
+        one_hot: The number of classes, or ``None`` to leave the labels alone.
+        label_smoothing: How much of each row goes to the uniform distribution.
+
+    Returns:
+        The labels, float32 rows where ``one_hot`` is given.
+
+    Example:
+        >>> encode_labels(tf.constant([1]), 2, label_smoothing=0.2).numpy().tolist()
+        [[0.10000000149011612, 0.8999999761581421]]
+    """
+    if one_hot is None:
+        return labels
+    rows = tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), one_hot, dtype=tf.float32)
+    return rows * (1.0 - label_smoothing) + label_smoothing / one_hot
+
+
 def batch_at(
     images: np.ndarray, labels: np.ndarray, *, batch_size: int, seed: int, step: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -412,17 +430,25 @@ def batch_at(
     return scale_pixels(images[picked]), labels[picked]
 
 
-def evaluation_batches(images: np.ndarray, labels: np.ndarray, batch_size: int) -> tf.data.Dataset:
+def evaluation_batches(
+    images: np.ndarray, labels: np.ndarray, batch_size: int, one_hot: int | None = None
+) -> tf.data.Dataset:
     """Return the examples in order, in batches of float32 images, for evaluation.
 
     Args:
         images: The images, uint8 or float32.
         labels: Their labels.
         batch_size: Examples per batch.
+        one_hot: Give the labels as one-hot rows of this many classes; ``None`` keeps
+            them as they are.
 
     Returns:
         The ``tf.data.Dataset``.
     """
     dataset = tf.data.Dataset.from_tensor_slices((images, labels))
-    batches = dataset.batch(batch_size).map(_scale_pair)
+
+    def scaled(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return _scale_tensor(images), encode_labels(labels, one_hot)
+
+    batches = dataset.batch(batch_size).map(_plain_graph(scaled))
     return _in_memory(batches.prefetch(tf.data.AUTOTUNE))

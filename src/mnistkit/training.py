@@ -1,17 +1,19 @@
 """The Trainer: the tutorial's training loop, made reusable on top of ``keras.Model.fit``.
 
 Models stay plain ``keras.Model`` objects, callbacks stay Keras callbacks and ``fit``
-returns a Keras ``History``. The Trainer adds what the tutorial did by hand (training by
-steps, logging the accuracy of the current batch with dropout off, feeding
-``keep_prob``) and what it lacked: recipes, checkpoints that survive an interrupt and
-resume exactly, and a divergence guard. Each of those is a collaborator of its own; the
-Trainer settles the run's settings once and hands them out.
+returns a Keras ``History``. The Trainer compiles the model and runs Keras's own epoch
+loop; it adds what the tutorial did by hand (training by steps, logging the accuracy of
+the current batch with dropout off, feeding ``keep_prob``) and what it lacked: recipes,
+checkpoints that survive an interrupt and resume exactly, and a divergence guard (the
+callbacks of :mod:`mnistkit._callbacks`). It is written against Keras alone, and runs on
+the TensorFlow, JAX and PyTorch backends.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import platform
 import random
 import sys
 from collections.abc import Sequence
@@ -19,31 +21,47 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import tensorflow as tf
+import numpy as np
 
-from mnistkit import _engine, _interrupts, _setup, distribute, streams
+from mnistkit import _interrupts, checkpoints, distribute, streams
 from mnistkit._callbacks import (
     Checkpointer,
     DivergenceGuard,
-    Monitor,
     RunHistory,
+    RunLog,
     StepClock,
     watches_steps,
 )
-from mnistkit._sources import EVALUATION_BATCH, DataSource, data_source
+from mnistkit._sources import EVALUATION_BATCH, ArraySource, DataSource, data_source
+from mnistkit._version import __version__
 from mnistkit.errors import InvalidArgumentError, TrainingDivergedError
-from mnistkit.models import build, model_recipes
+from mnistkit.layers import apply_keep_prob, parameter_count
+from mnistkit.models import (
+    MODELS,
+    build,
+    check_one_output,
+    model_info,
+    model_output,
+    model_recipes,
+)
+from mnistkit.optimizers import make_loss, make_optimizer
 from mnistkit.plan import RunPlan
-from mnistkit.precision import policy, resolve_precision
+from mnistkit.precision import check_model_policy, policy, resolve_precision
 from mnistkit.predictor import Predictor
-from mnistkit.recipes import Recipe, resolve_recipe
+from mnistkit.recipes import Recipe, check_optimizer, resolve_recipe
 from mnistkit.saving import save_model
 from mnistkit.validation import (
     check_bool,
+    check_positive_float,
     check_positive_int,
+    check_seed,
+    invalid,
 )
 
 __all__ = ["RunHistory", "Trainer"]
+
+#: Steps between periodic checkpoints, unless ``fit`` is told otherwise.
+CHECKPOINT_EVERY = 1000
 
 
 class Trainer:
@@ -76,13 +94,13 @@ class Trainer:
             run without dropout.
         seed: Seed of the weights, the data order and dropout. ``None`` draws one,
             recorded in :attr:`metadata` so the run can be repeated.
-        deterministic: Make runs bitwise repeatable on CPU by turning on TensorFlow's
-            op determinism (a process-wide switch). The seed defaults to 0.
-        strategy: A ``tf.distribute.Strategy`` to train under: ``MirroredStrategy``
-            for the GPUs (or CPUs) of one machine, ``MultiWorkerMirroredStrategy`` for
-            several machines. A model given by name is built in its scope; a
-            ``keras.Model``, optimizer or metric given built must have been built inside
-            ``with strategy.scope():``. Only the chief writes checkpoints.
+        deterministic: Make runs bitwise repeatable on CPU: on TensorFlow, by turning
+            on its op determinism (a process-wide switch); JAX and PyTorch are on CPU
+            already. The seed defaults to 0.
+        strategy: A ``tf.distribute.MirroredStrategy`` to train under, over the GPUs
+            (or CPUs) of one machine; TensorFlow backend only. A model given by name is
+            built in its scope; a ``keras.Model``, optimizer or metric given built must
+            have been built inside ``with strategy.scope():``.
         recipe: The name of one of the model's recipes, or a
             :class:`~mnistkit.Recipe`; ``None`` uses the recipe the model was built for,
             else its default recipe.
@@ -91,8 +109,8 @@ class Trainer:
             recipe's, else float32. A model given by name is built under it; a model
             given built keeps the precision it was built with.
         output: What the model outputs, ``"logits"`` or ``"probabilities"``; ``None``
-            reads it from a model that :func:`~mnistkit.build` made, and takes a model
-            built by hand to output logits.
+            asks :func:`~mnistkit.model_output` (a model built by hand that ends in a
+            softmax outputs probabilities).
 
     Raises:
         InvalidArgumentError: If a setting is out of range, the optimizer is unknown,
@@ -120,22 +138,24 @@ class Trainer:
         keep_prob: float | None = None,
         seed: int | None = None,
         deterministic: bool = False,
-        strategy: tf.distribute.Strategy | None = None,
+        strategy: Any = None,
         recipe: str | Recipe | None = None,
         precision: str | None = None,
         output: str | None = None,
     ) -> None:
-        _setup.check_settings(optimizer, learning_rate, keep_prob, seed, metrics, output)
+        _check_settings(optimizer, learning_rate, seed, metrics)
         self.deterministic = check_bool(deterministic, "deterministic")
         if seed is None:
             seed = 0 if deterministic else random.SystemRandom().randrange(2**31)
+        self.seed = int(seed)
         self.strategy = strategy
-        self.seed = distribute.shared_seed(strategy, int(seed))
         keras.utils.set_random_seed(self.seed)
-        if deterministic:
+        if deterministic and keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
             tf.config.experimental.enable_op_determinism()
 
-        name, info = _setup.identify(model)
+        name, info = _identify(model)
         chosen = resolve_recipe(
             model_recipes(name) if name else {},
             recipe if recipe is not None or info is None else info.recipe,
@@ -150,7 +170,7 @@ class Trainer:
             with self._scope(), policy(resolved):
                 model = build(model, recipe=chosen)
         else:
-            resolved = _setup.check_policy(model, precision)
+            resolved = check_model_policy(model, precision)
         if strategy is not None:
             distribute.check_scope(strategy, model, optimizer=optimizer, metrics=metrics)
         #: The model being trained (a plain ``keras.Model``).
@@ -158,22 +178,19 @@ class Trainer:
         #: The registered name of the model, or ``None`` for a model built by hand.
         self.model_name: str | None = name
         #: What the model outputs, ``"logits"`` or ``"probabilities"``.
-        self.output: str = output or (
-            info.output if info is not None else _setup.plain_output(model)
-        )
+        self.output: str = model_output(model, output)
         #: The recipe in force, the model's with the settings given here applied, the
         #: precision resolved and the keep probability the model trains at.
         self.recipe: Recipe = dataclasses.replace(
-            chosen, precision=resolved, keep_prob=_setup.settle_keep_prob(model, keep_prob)
+            chosen, precision=resolved, keep_prob=apply_keep_prob(model, keep_prob)
         )
         #: The predictions of the model, dropout off (see :class:`~mnistkit.Predictor`).
         self.predictor = Predictor(model, output=self.output)
-        self._optimizer = optimizer if isinstance(optimizer, keras.optimizers.Optimizer) else None
+        self._given_optimizer = optimizer if isinstance(optimizer, keras.optimizers.Optimizer) else None
+        self._optimizer: tuple[keras.optimizers.Optimizer, int | None] | None = None
         self._loss = loss
         self._metrics = list(metrics)
-        self._compiled_for: int | None = None
-        self._engine: _engine.Engine | None = None
-        self._evaluator: _engine.Engine | None = None
+        self._compiled: tuple[int | None, int] | None = None
         self._runs = 0
         self._last: dict[str, Any] = {}
 
@@ -191,7 +208,7 @@ class Trainer:
         callbacks: Sequence[keras.callbacks.Callback] = (),
         checkpoint_dir: str | Path | None = None,
         resume: bool = False,
-        checkpoint_every: int = 1000,
+        checkpoint_every: int = CHECKPOINT_EVERY,
         verbose: str | int = "auto",
     ) -> RunHistory:
         """Train the model by steps (as the tutorial did) or by epochs.
@@ -200,13 +217,13 @@ class Trainer:
         ``ceil(N / batch_size)`` steps; batches run on across epoch boundaries, each
         epoch in a fresh order drawn from the seed.
 
-        Keras callbacks see epochs as ``keras.Model.fit`` shows them: ``on_epoch_begin``
-        and ``on_epoch_end`` once per pass over the training data, with the epoch's mean
-        training metrics and the validation metrics in ``logs``. A run by steps that ends
-        inside an epoch ends it there (a last, partial epoch); a run resumed inside an
-        epoch begins with the rest of that epoch, under its own number. Batch hooks are
-        numbered within the epoch. A callback with a method ``on_log(step, logs)`` also
-        gets each record of :attr:`RunHistory.log`.
+        The run is Keras's own epoch loop, ``keras.Model.fit(epochs=, initial_epoch=,
+        steps_per_epoch=)``, so Keras callbacks see its epochs as Keras gives them, with
+        the validation metrics in ``logs``. A run by steps that ends inside an epoch
+        ends it there, and a run resumed inside an epoch begins with the rest of that
+        epoch, under its own number: each in one short ``fit`` of its own, so callbacks
+        see ``on_train_begin`` once more there. A callback with a method
+        ``on_log(step, logs)`` also gets each record of :attr:`RunHistory.log`.
 
         Args:
             data: A :class:`~mnistkit.Split`, an ``(images, labels)`` pair of arrays, or
@@ -225,20 +242,22 @@ class Trainer:
                 figures in :attr:`RunHistory.log`.
             callbacks: Keras callbacks. One that overrides a batch-level hook
                 (``on_train_batch_end``...) sees every step; otherwise the Trainer
-                may run up to 10 steps per call into TensorFlow (:doc:`/scaling`).
+                may run up to 10 steps per call into the backend (Keras's
+                ``steps_per_execution``, :doc:`/scaling`).
             checkpoint_dir: Save checkpoints there every ``checkpoint_every`` steps, at
                 the end, and when the run is interrupted. Ctrl-C lets the steps under
                 way finish first; a second Ctrl-C interrupts at once.
             resume: Continue the run checkpointed in ``checkpoint_dir``.
             checkpoint_every: Steps between periodic checkpoints.
-            verbose: 0 for silence; otherwise a Keras progress bar per epoch (``2``: a
-                line per epoch), or, with ``log_every``, the log lines.
+            verbose: 0 for silence; otherwise Keras's progress bar per epoch (``2``, and
+                ``"auto"`` when the output is not a terminal: a line per epoch), or, with
+                ``log_every``, the log lines.
 
         Returns:
             The run's :class:`~mnistkit.training.RunHistory`, a Keras ``History`` with
             one entry per epoch, and the log of the logged steps. Its ``params`` say how
             many epochs and steps per epoch the run has, and how many steps ran in each
-            call into TensorFlow (``steps_per_call``).
+            call into the backend (``steps_per_call``).
 
         Raises:
             InvalidArgumentError: If both or neither length is given where the recipe
@@ -247,72 +266,108 @@ class Trainer:
                 from a run with other settings; or if ``checkpoint_dir`` already holds a
                 checkpoint and ``resume`` is false.
             TrainingDivergedError: If the loss becomes NaN or infinite.
+            MnistkitError: If a ``strategy`` is used on a backend other than TensorFlow.
             KeyboardInterrupt: On Ctrl-C, after the checkpoint is saved.
         """
-        recipe = _setup.run_recipe(self.recipe, steps, epochs, batch_size)
-        _setup.check_callbacks(callbacks)
-        source = self._source(data, "data")
-        validation = None if validation_data is None else self._source(validation_data, "data")
-        plan = _setup.plan_run(
-            self.model, recipe, source, log_every, checkpoint_dir, checkpoint_every
-        )
-        engine, evaluator = self._compile(plan.total_steps)
-        data_seed = streams.stream_seed(self.seed, self._runs)
-        checkpointer = (
-            None
-            if checkpoint_dir is None
-            else self._checkpointer(
-                checkpoint_dir,
-                _setup.checkpoint_run(self, plan, recipe, source, data_seed, engine.optimizer),
-                plan,
-            )
-        )
-        if checkpointer is None and resume:
+        recipe = self._run_recipe(steps, epochs, batch_size)
+        _check_callbacks(callbacks)
+        source = self._source(data)
+        validation = None if validation_data is None else self._source(validation_data)
+        plan = self._plan(recipe, source, log_every, checkpoint_dir, checkpoint_every)
+        if checkpoint_dir is None and resume:
             raise InvalidArgumentError("`resume=True` needs the `checkpoint_dir` to resume from.")
-        if checkpointer is not None:
+        every_step = self.strategy is not None or any(map(watches_steps, callbacks))
+
+        def steps_per_call(plan: RunPlan) -> int:
+            return plan.steps_per_call(
+                parameters=parameter_count(self.model),
+                batch_size=recipe.batch_size,
+                every_step=every_step,
+            )
+
+        one_hot = self._compile(recipe, plan.total_steps, steps_per_call(plan))
+        data_seed = streams.stream_seed(self.seed, self._runs)
+        clock = StepClock(0)
+        checkpointer = None
+        if checkpoint_dir is not None:
+            record = {
+                "model": self.model_name or self.model.name,
+                "parameters": parameter_count(self.model),
+                "seed": self.seed,
+                "stream_seed": data_seed,
+                "batch_size": recipe.batch_size,
+                "total_steps": plan.total_steps,
+                "data_checksum": source.checksum(),
+                **checkpoints.optimizer_record(self.model.optimizer),
+            }
+            checkpointer = Checkpointer(
+                checkpoint_dir, model=self.model, run=record, every=checkpoint_every, clock=clock
+            )
             plan = dataclasses.replace(plan, start_step=self._restore(checkpointer, resume))
+        calls = steps_per_call(plan)  # from the step the run starts at
+        self._compile(recipe, plan.total_steps, calls)
         self._runs += 1
         self._last = {"recipe": recipe, "data": source, "data_seed": data_seed}
         history = RunHistory()
+        history.params = {"epochs": plan.epochs, "steps": plan.steps_per_epoch}
+        history.params["steps_per_call"] = calls
         if plan.start_step == plan.total_steps:
             return history  # a finished run's checkpoint: nothing is left to train
-        stream = source.training_stream(
-            batch_size=recipe.batch_size,
-            seed=data_seed,
-            start_step=plan.start_step,
-            augmentation=recipe.augmentation(),
-            one_hot=_setup.smoothing_classes(recipe, self._loss, self.model),
-        )
-        clock = StepClock(engine.optimizer, plan.start_step)
-        guard = DivergenceGuard(engine, clock, checkpointer)
-        engine.steps_per_execution = plan.steps_per_call(
-            parameters=int(self.model.count_params()),
-            batch_size=recipe.batch_size,
-            every_step=self.strategy is not None or any(map(watches_steps, callbacks)),
-        )
-        monitor = Monitor.for_run(
+        clock.step = clock.epoch_start = plan.start_step
+        quiet = verbose == 0
+        run_log = RunLog(
             plan=plan,
             clock=clock,
-            engine=engine,
-            evaluator=evaluator,
-            model=self.model,
-            predictor=self.predictor,
-            callbacks=callbacks,
             history=history,
-            training=(source, recipe.batch_size, data_seed),
-            validation=validation,
-            verbose=verbose,
-            chief=distribute.is_chief(self.strategy),
+            accuracy=self._batch_accuracy(source, recipe.batch_size, data_seed),
+            validate=None if validation is None else self._stretch_validation(validation),
+            listeners=[c for c in callbacks if callable(getattr(c, "on_log", None))],
+            printing=not quiet,
         )
-        if checkpointer is not None:
-            checkpointer.step = clock
-        self._loop(
-            engine, stream, plan, [guard, *([checkpointer] if checkpointer else []), monitor]
-        )
-        if guard.message() is not None:
-            raise TrainingDivergedError(guard.message())
+        guard = DivergenceGuard(clock, checkpointer)
+        ours = [clock, guard, *([checkpointer] if checkpointer else []), run_log]
+        if verbose == "auto":
+            verbose = 1 if sys.stdout.isatty() else 2
+        shown = 0 if quiet or plan.log_every is not None else verbose
+        interrupt = _interrupts.DeferredInterrupt()
+        try:
+            with interrupt, self._scope():
+                for start, first_epoch, end_epoch, per_epoch in plan.fits():
+                    self.model.fit(
+                        source.training_stream(
+                            batch_size=recipe.batch_size,
+                            seed=data_seed,
+                            start_step=start,
+                            augmentation=recipe.augmentation(),
+                            one_hot=one_hot,
+                            label_smoothing=recipe.label_smoothing or 0.0,
+                        ),
+                        initial_epoch=first_epoch,
+                        epochs=end_epoch,
+                        steps_per_epoch=per_epoch,
+                        validation_data=None
+                        if validation is None
+                        else validation.evaluation_batches(EVALUATION_BATCH, one_hot),
+                        callbacks=[interrupt, *ours, history, *callbacks],
+                        shuffle=False,
+                        verbose=shown,
+                    )
+                    interrupt.raise_pending()  # a Ctrl-C during the last call
+                    if self.model.stop_training:
+                        break
+        except KeyboardInterrupt:
+            if checkpointer is not None:
+                step = checkpointer.save()
+                print(f"\nInterrupted at step {step}; checkpoint saved in "
+                      f"{checkpointer.directory}.", file=sys.stderr)  # fmt: skip
+            raise
+        run_log.finish()
+        if guard.message is not None:
+            raise TrainingDivergedError(guard.message)
         if checkpointer is not None:
             checkpointer.save()
+        history.params = {"epochs": plan.epochs, "steps": plan.steps_per_epoch}
+        history.params["steps_per_call"] = calls
         return history
 
     def plan(
@@ -349,10 +404,8 @@ class Trainer:
             >>> plan.total_steps, plan.steps_per_epoch, plan.epochs
             (860, 215, 4)
         """
-        recipe = _setup.run_recipe(self.recipe, steps, epochs, batch_size)
-        return _setup.plan_run(
-            self.model, recipe, self._source(data, "data"), log_every, None, 1000
-        )
+        recipe = self._run_recipe(steps, epochs, batch_size)
+        return self._plan(recipe, self._source(data), log_every, None, CHECKPOINT_EVERY)
 
     def evaluate(self, data: Any, *, batch_size: int | None = None) -> dict[str, float]:
         """Return the loss and metrics on ``data``, with dropout off.
@@ -379,9 +432,10 @@ class Trainer:
         size = EVALUATION_BATCH
         if batch_size is not None:
             size = check_positive_int(batch_size, "batch_size")
-        batches = self._source(data, "data").evaluation_batches(size)
-        evaluator = self._evaluator or self._compile(None)[1]
-        result = evaluator.evaluate(batches, verbose=0, return_dict=True)
+        one_hot = self._compile(self.recipe, None, None)
+        batches = self._source(data).evaluation_batches(size, one_hot)
+        with self._scope():
+            result = self.model.evaluate(batches, verbose=0, return_dict=True)
         return {name: float(value) for name, value in result.items()}
 
     def predict(
@@ -429,8 +483,6 @@ class Trainer:
             images, samples=samples, keep_prob=keep_prob, batch_size=batch_size
         )
 
-    # ------------------------------------------------------------------ saving
-
     @property
     def metadata(self) -> dict[str, Any]:
         """Facts about the run, saved with the model by :meth:`save`.
@@ -440,22 +492,32 @@ class Trainer:
             resolved and the keep probability trained at), steps trained, batch size,
             the seed of the last run's data order, the distribution strategy's class
             name and replica count (``None`` and 1 without one), the SHA-256 of the data
-            of the last ``fit`` (hashed when first read) and library versions.
+            of the last ``fit`` (hashed when first read) and library versions, the Keras backend among them.
         """
         recipe: Recipe = self._last.get("recipe", self.recipe)
         source: DataSource | None = self._last.get("data")
-        return _setup.run_metadata(
-            model=self.model,
-            name=self.model_name,
-            output=self.output,
-            recipe=recipe,
-            seed=self.seed,
-            deterministic=self.deterministic,
-            trained=bool(self._last),
-            data_seed=self._last.get("data_seed"),
-            strategy=self.strategy,
-            checksum=None if source is None else source.checksum(),
-        )
+        optimizer = getattr(self.model, "optimizer", None)
+        return {
+            "model": self.model_name or self.model.name,
+            "output": self.output,
+            "recipe": recipe.as_dict(),
+            "seed": self.seed,
+            "deterministic": self.deterministic,
+            "steps": int(np.asarray(optimizer.iterations)) if optimizer is not None else 0,
+            "batch_size": recipe.batch_size if self._last else None,
+            "data_seed": self._last.get("data_seed"),
+            "strategy": None if self.strategy is None else type(self.strategy).__name__,
+            "replicas": 1 if self.strategy is None else int(self.strategy.num_replicas_in_sync),
+            "data_checksum": None if source is None else source.checksum(),
+            "versions": {
+                "mnistkit": __version__,
+                "keras": keras.__version__,
+                "backend": keras.backend.backend(),
+                **_backend_version(),
+                "numpy": np.__version__,
+                "python": platform.python_version(),
+            },
+        }
 
     def save(self, path: str | Path) -> Path:
         """Save the model to a ``.keras`` file with :attr:`metadata` inside.
@@ -472,22 +534,102 @@ class Trainer:
         """
         return save_model(self.model, path, metadata=self.metadata)
 
-    # ------------------------------------------------------------------ collaborators
+    # ------------------------------------------------------------------ the parts of a run
 
     def _scope(self) -> Any:
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
-    def _source(self, data: Any, name: str) -> DataSource:
+    def _source(self, data: Any) -> DataSource:
         shape = tuple(int(d) for d in self.model.input_shape[1:])
         classes = int(self.model.output_shape[-1])
-        return data_source(data, shape, classes, sparse=self._loss is None, name=name)
+        return data_source(data, shape, classes, sparse=self._loss is None, name="data")
 
-    def _checkpointer(self, directory: Any, run: dict[str, Any], plan: RunPlan) -> Checkpointer:
-        assert plan.checkpoint_every is not None
-        return Checkpointer.for_run(
-            directory, model=self.model, run=run, every=plan.checkpoint_every,
-            strategy=self.strategy,
-        )  # fmt: skip
+    def _run_recipe(self, steps: Any, epochs: Any, batch_size: Any) -> Recipe:
+        """The recipe of one run: the Trainer's, with ``fit``'s length and batch size."""
+        if steps is not None and epochs is not None:
+            raise InvalidArgumentError(
+                f"Pass either `steps` or `epochs`, not both. Received: steps={steps}, "
+                f"epochs={epochs}"
+            )
+        return self.recipe.replace(
+            steps=None if steps is None else check_positive_int(steps, "steps"),
+            epochs=None if epochs is None else check_positive_int(epochs, "epochs"),
+            batch_size=None if batch_size is None else check_positive_int(batch_size, "batch_size"),
+        )
+
+    def _plan(
+        self,
+        recipe: Recipe,
+        source: DataSource,
+        log_every: Any,
+        checkpoint_dir: Any,
+        checkpoint_every: Any,
+    ) -> RunPlan:
+        """The plan of a run of ``fit``, its settings checked against the model and data."""
+        every = check_positive_int(checkpoint_every, "checkpoint_every")
+        arrays = source.batch_at(batch_size=1, seed=0, step=0) is not None
+        if log_every is not None:
+            log_every = check_positive_int(log_every, "log_every")
+            if not arrays:
+                raise InvalidArgumentError(
+                    "`log_every` needs arrays or a Split: it measures the batch about to be "
+                    "trained on, which a tf.data.Dataset cannot give back."
+                )
+        examples = source.steps_per_epoch(1)
+        if examples is not None and arrays and recipe.batch_size > examples:
+            # Each batch would hold the data many times over (and take its memory as often).
+            raise invalid(
+                "batch_size", f"at most the {examples:,} training examples", recipe.batch_size
+            )
+        if any(recipe.augmentation().values()) and len(self.model.input_shape) != 4:
+            raise InvalidArgumentError(
+                f"The recipe moves images (shifts of up to {recipe.shift} pixels, rotations, "
+                "scaling or shear), which needs a model that takes images shaped (height, "
+                f"width, channels). Received: input shape {tuple(self.model.input_shape[1:])}"
+            )
+        return RunPlan.make(
+            steps=recipe.steps,
+            epochs=recipe.epochs,
+            steps_per_epoch=source.steps_per_epoch(recipe.batch_size),
+            log_every=log_every,
+            checkpoint_every=None if checkpoint_dir is None else every,
+        )
+
+    def _compile(self, recipe: Recipe, total_steps: int | None, calls: int | None) -> int | None:
+        """Compile the model for a run, again only where it needs other settings.
+
+        Args:
+            recipe: The run's recipe.
+            total_steps: The run's length, which a learning-rate schedule spans.
+            calls: Steps per call into the backend; ``None`` to evaluate only.
+
+        Returns:
+            The one-hot width the run's labels take, or ``None`` for integer labels.
+        """
+        if self._loss is not None:
+            loss, one_hot = self._loss, None
+        else:
+            loss, one_hot = make_loss(recipe, self.output, int(self.model.output_shape[-1]))
+        if calls is None:
+            if self._compiled is not None:
+                return one_hot  # evaluating: the run's compilation does
+            calls = 1
+        schedule = total_steps if recipe.schedule is not None else None
+        if self._compiled == (schedule, calls):
+            return one_hot
+        with self._scope():
+            if self._given_optimizer is not None:
+                optimizer = self._given_optimizer
+            elif self._optimizer is not None and self._optimizer[1] == schedule:
+                optimizer = self._optimizer[0]
+            else:
+                optimizer = make_optimizer(recipe, total_steps)
+                self._optimizer = (optimizer, schedule)
+            self.model.compile(
+                optimizer=optimizer, loss=loss, metrics=self._metrics, steps_per_execution=calls
+            )
+        self._compiled = (schedule, calls)
+        return one_hot
 
     def _restore(self, checkpointer: Checkpointer, resume: bool) -> int:
         """Restore the checkpoint to resume, or refuse to overwrite one; return the start."""
@@ -497,49 +639,75 @@ class Trainer:
         with self._scope():  # an unbuilt optimizer builds its slots: mirrored
             return checkpointer.restore()
 
-    def _loop(
-        self,
-        engine: _engine.Engine,
-        stream: Any,
-        plan: RunPlan,
-        callbacks: list[keras.callbacks.Callback],
-    ) -> None:
-        """Run the plan's steps in one Keras ``fit``, Ctrl-C deferred to a step's end."""
-        checkpointer = next((c for c in callbacks if isinstance(c, Checkpointer)), None)
-        interrupt = _interrupts.DeferredInterrupt()
-        engine.make_train_function(force=True)
-        try:
-            with interrupt:
-                engine.fit(
-                    stream,
-                    epochs=1,
-                    steps_per_epoch=plan.total_steps - plan.start_step,
-                    callbacks=[interrupt, *callbacks],
-                    shuffle=False,
-                    verbose=0,
-                )
-                interrupt.raise_pending()  # a Ctrl-C during the last call
-        except KeyboardInterrupt:
-            if checkpointer is not None:
-                step = checkpointer.save()
-                print(f"\nInterrupted at step {step}; checkpoint saved in "
-                      f"{checkpointer.directory}.", file=sys.stderr)  # fmt: skip
-            raise
+    def _batch_accuracy(self, source: DataSource, batch_size: int, seed: int) -> Any:
+        def accuracy(step: int) -> float | None:
+            batch = source.batch_at(batch_size=batch_size, seed=seed, step=step)
+            if batch is None:
+                return None
+            images, labels = batch
+            return float(np.mean(self.predictor.predict(images).argmax(axis=1) == labels))
 
-    def _compile(self, total_steps: int | None) -> tuple[_engine.Engine, _engine.Engine]:
-        """Compile the model and its engines (again if a schedule needs another length)."""
-        if (
-            self._engine is not None
-            and self._evaluator is not None
-            and (self.recipe.schedule is None or self._compiled_for == total_steps)
-        ):
-            return self._engine, self._evaluator
-        with self._scope():
-            optimizer = self._optimizer or _setup.make_optimizer(self.recipe, total_steps)
-            loss, training_loss = _setup.losses(self.recipe, self._loss, self.output)
-            self._engine, self._evaluator = _setup.compile_engines(
-                self.model, optimizer, loss, self._metrics, strategy=self.strategy,
-                training_loss=training_loss,
-            )  # fmt: skip
-        self._compiled_for = total_steps
-        return self._engine, self._evaluator
+        return accuracy
+
+    def _stretch_validation(self, validation: DataSource) -> Any:
+        if not isinstance(validation, ArraySource):
+            return None  # a tf.data.Dataset: validated at the ends of epochs only
+        pair = (validation.arrays.images, validation.arrays.labels)
+
+        def validate() -> dict[str, float]:
+            figures = self.predictor.evaluate(pair)
+            return {"loss": figures["loss"], "accuracy": figures["accuracy"]}
+
+        return validate
+
+
+def _check_settings(optimizer: Any, learning_rate: Any, seed: Any, metrics: Any) -> None:
+    """Check the Trainer's settings that need no model, in Keras's words."""
+    if seed is not None:
+        check_seed(seed)
+    if learning_rate is not None:
+        check_positive_float(learning_rate, "learning_rate")
+    if isinstance(optimizer, str):
+        check_optimizer(optimizer)
+    elif optimizer is not None and not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise invalid("optimizer", "a name or a Keras optimizer", optimizer)
+    elif optimizer is not None and learning_rate is not None:
+        raise InvalidArgumentError(
+            "Pass `learning_rate` to the optimizer itself when `optimizer` is an instance."
+        )
+    if isinstance(metrics, str) or not isinstance(metrics, Sequence):
+        raise invalid("metrics", "a sequence of Keras metrics or metric names", metrics)
+
+
+def _identify(model: Any) -> tuple[str | None, Any]:
+    """Return the registered name of ``model`` (a name or a Keras model) and its info."""
+    if isinstance(model, str):
+        return MODELS.entry(model).name, None
+    if not isinstance(model, keras.Model):
+        raise InvalidArgumentError(
+            "Invalid value for argument `model`. Expected a keras.Model or a registered "
+            f"model name. Received: model={type(model).__name__}"
+        )
+    check_one_output(model)
+    info = model_info(model)
+    return (None if info is None else info.name), info
+
+
+def _check_callbacks(callbacks: Any) -> None:
+    """Raise unless ``callbacks`` is a sequence of Keras callbacks."""
+    if isinstance(callbacks, keras.callbacks.Callback) or not isinstance(callbacks, Sequence):
+        raise invalid("callbacks", "a sequence of keras.callbacks.Callback", callbacks)
+    for callback in callbacks:
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise invalid("callbacks", "a sequence of keras.callbacks.Callback", callback)
+
+
+def _backend_version() -> dict[str, str]:
+    """The version of the library behind Keras's backend, by its name."""
+    name = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(
+        keras.backend.backend()
+    )
+    if name is None:
+        return {}
+    module = sys.modules.get(name) or __import__(name)
+    return {name: str(module.__version__)}
