@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import sys
 import zipfile
 from pathlib import Path
@@ -155,7 +156,8 @@ def load_model(path: str | os.PathLike[str], *, compile: bool = True) -> keras.M
     try:
         model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     except (TypeError, ValueError, OSError, KeyError) as error:
-        raise DataFormatError(f"{path}: the model could not be loaded: {error}") from error
+        reason = _why_not_loaded(str(error), config)
+        raise DataFormatError(f"{path}: the model could not be loaded: {reason}") from error
     return _with_saved_info(model, read_metadata(path), compile=compile)
 
 
@@ -210,6 +212,48 @@ def _check_members(archive: zipfile.ZipFile, path: Path) -> None:
         )
     for info in infos:
         check_member(archive, info, limit=_MEMBER_LIMITS.get(info.filename, budget), path=path)
+
+
+def _why_not_loaded(message: str, config: Any) -> str:
+    """Keras's reason in one line, with no advice to turn safe mode off.
+
+    Keras names a class it cannot find in several lines with a dump of the config, and
+    refuses a ``Lambda`` by suggesting ``safe_mode=False``, which would run the file's
+    code: mnistkit never offers that.
+    """
+    unknown = re.search(r"Could not locate (?:class|function) '([^']+)'", message)
+    if unknown:
+        name = unknown.group(1)
+        module = next((found["module"] for found in _objects(config, name)), None)
+        where = f" from module {module!r}" if isinstance(module, str) else ""
+        return (
+            f"it uses the class {name!r}{where}, which neither Keras, mnistkit nor any "
+            "installed plugin registers; install the plugin that provides it "
+            "(`mnistkit models` lists the installed models)."
+        )
+    if "safe_mode" in message or "unsafe_deserialization" in message:
+        layers = [found.get("name") for found in _objects(config, "Lambda")]
+        named = f" (layer {layers[0]!r})" if layers and isinstance(layers[0], str) else ""
+        return (
+            f"it holds Python code{named}, a Lambda layer or function, which mnistkit never "
+            "runs; build the model from registered layers instead."
+        )
+    return message.strip().split("\n")[0]
+
+
+def _objects(config: Any, class_name: str) -> list[dict[str, Any]]:
+    """The serialized objects of a class in a Keras config, with their ``config`` merged."""
+    found: list[dict[str, Any]] = []
+    if isinstance(config, dict):
+        if config.get("class_name") == class_name:
+            inner = config.get("config")
+            found.append({**(inner if isinstance(inner, dict) else {}), **config})
+        for value in config.values():
+            found += _objects(value, class_name)
+    elif isinstance(config, list):
+        for value in config:
+            found += _objects(value, class_name)
+    return found
 
 
 def _custom_modules(config: Any) -> set[str]:
