@@ -211,3 +211,65 @@ def test_a_lying_zip_declares_100_bytes_in_both_headers(bombs: dict[str, Path]) 
             # zipfile finds the local header and stops at the declared 100 bytes
             with pytest.raises(zipfile.BadZipFile, match="CRC"), archive.open(info) as member:
                 member.read(50)
+
+
+MEASURE_ACCEPTED = """
+import json, sys, time
+from pathlib import Path
+from mnistkit.images import read_image
+
+def peak_mb():
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024
+
+read_image(sys.argv[2])  # TensorFlow and its decoders loaded and warm
+before = peak_mb()
+started = time.perf_counter()
+digit = read_image(sys.argv[1])
+seconds = time.perf_counter() - started
+print(json.dumps({"shape": list(digit.shape), "seconds": seconds, "grown_mb": peak_mb() - before}))
+"""
+
+
+def _rgba_digit_png(path: Path, side: int) -> Path:
+    """An RGBA PNG of side x side pixels: a white bar, opaque, on a transparent field."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    blank = bytes(1 + 4 * side)
+    bar = bytearray(blank)
+    bar[1 + 4 * (side // 2 - side // 20) : 1 + 4 * (side // 2 + side // 20)] = b"\xff" * (
+        4 * 2 * (side // 20)
+    )
+    compressor = zlib.compressobj(6)
+    parts = [
+        compressor.compress(blank if row < side // 4 or row >= 3 * side // 4 else bytes(bar))
+        for row in range(side)
+    ]
+    idat = b"".join(parts) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+@pytest.mark.slow
+def test_the_largest_picture_accepted_is_read_in_bounded_memory(tmp_path: Path) -> None:
+    large = _rgba_digit_png(tmp_path / "large.png", 5000)  # 25 million pixels, the limit
+    small = _rgba_digit_png(tmp_path / "small.png", 100)
+
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE_ACCEPTED, str(large), str(small)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert measured["shape"] == [28, 28, 1]
+    assert measured["grown_mb"] < PEAK_LIMIT_MB, measured  # 100 MB of it is the decoded RGBA
