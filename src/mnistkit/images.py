@@ -131,11 +131,8 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = MAX_PIX
 
     PNG, JPEG, GIF, BMP and WebP files are read (:data:`FORMATS`), decoded by
     ``tf.io.decode_image``. The size the file's header declares is checked first: a
-    small file that would decode to gigabytes of pixels is refused before it is decoded.
-
-    .. versionchanged:: 0.2.1
-        ``max_pixels`` is 25 million by default (it was 50 million), so that reading
-        a picture takes at most about 300 MB; WebP sizes are checked too.
+    small file that would decode to gigabytes of pixels is refused before it is decoded,
+    and a picture at the limit takes at most about 300 MB to read.
 
     Args:
         path: The image file.
