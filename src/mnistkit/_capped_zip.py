@@ -43,15 +43,20 @@ def check_member(
         pass
 
 
+def check_declared(info: zipfile.ZipInfo, *, limit: int, path: Path) -> None:
+    """Raise if a member declares more than ``limit`` bytes, naming it."""
+    if info.file_size > limit:
+        raise DataFormatError(
+            f"{path}: its {info.filename} declares {info.file_size:,} bytes, more than the "
+            f"{limit:,} it may hold."
+        )
+
+
 def _inflate(
     archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int, path: Path
 ) -> Iterator[bytes]:
     name = info.filename
-    if info.file_size > limit:
-        raise DataFormatError(
-            f"{path}: its {name} declares {info.file_size:,} bytes, more than the "
-            f"{limit:,} it may hold."
-        )
+    check_declared(info, limit=limit, path=path)
     if info.flag_bits & 0x1:
         raise DataFormatError(f"{path}: its {name} is encrypted, which a model file never is.")
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):

@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mnistkit._capped_zip import check_member, read_member
+from mnistkit._capped_zip import check_declared, check_member, read_member
 from mnistkit._files import atomic_path
 from mnistkit.errors import DataFormatError, DataNotFoundError, MnistkitError, PluginError
 
@@ -204,6 +204,8 @@ def _check_members(archive: zipfile.ZipFile, path: Path) -> None:
     """Inflate every member within its limit and check it holds what it declares."""
     infos = archive.infolist()
     budget = max(_INFLATION_FLOOR, _INFLATION_RATIO * path.stat().st_size)
+    for info in infos:  # each against its own limit first, so the message names it
+        check_declared(info, limit=_MEMBER_LIMITS.get(info.filename, budget), path=path)
     declared = sum(info.file_size for info in infos)
     if declared > budget:
         raise DataFormatError(
