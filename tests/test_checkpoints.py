@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 import pytest
 
@@ -207,12 +208,12 @@ def test_divergence_before_the_first_save_says_no_checkpoint_exists(
     tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
 ) -> None:
     images, labels = data
-    poisoned = images.copy()
-    poisoned.reshape(len(poisoned), -1)[:, 0] = np.nan  # one pixel of each image
+    poisoned = np.full((len(labels), 10), np.nan, np.float32)  # NaN one-hot labels
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True)
 
     with pytest.raises(TrainingDivergedError) as caught:
-        Trainer("softmax", seed=1).fit(
-            (poisoned, labels), steps=5, batch_size=20, checkpoint_dir=tmp_path / "c", verbose=0
+        Trainer("softmax", seed=1, loss=loss).fit(
+            (images, poisoned), steps=5, batch_size=20, checkpoint_dir=tmp_path / "c", verbose=0
         )
 
     assert "No checkpoint was saved" in str(caught.value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -190,5 +192,72 @@ def test_read_image_of_a_text_file_says_it_is_not_an_image(tmp_path: Path) -> No
     path = tmp_path / "notes.png"
     path.write_text("not an image")
 
-    with pytest.raises(DataFormatError, match=r"notes\.png: not a PNG or JPEG image"):
+    with pytest.raises(DataFormatError, match=r"notes\.png: not an image in a format read"):
         read_image(path)
+
+
+def test_an_unread_format_is_named_with_the_formats_that_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "scan.tif"
+    path.write_bytes(b"II*\x00" + bytes(64))
+
+    with pytest.raises(DataFormatError) as caught:
+        read_image(path)
+    assert str(caught.value).endswith(
+        "scan.tif: a TIFF image, a format not read here (PNG, JPEG, GIF, BMP, WebP are)."
+    )
+
+
+@pytest.mark.parametrize("kind", ["png", "jpeg"])
+def test_a_truncated_png_or_jpeg_is_called_truncated(kind: str, tmp_path: Path) -> None:
+    page = np.full((64, 48), 250, np.uint8)
+    page[8:56, 20:28] = 10
+    encoded = _encode(page, kind)
+    path = tmp_path / f"digit.{kind}"
+    path.write_bytes(encoded[: len(encoded) // 2])
+
+    with pytest.raises(DataFormatError, match=f"digit.{kind}: a truncated {kind.upper()} image"):
+        read_image(path)
+
+
+def test_a_bmp_is_read(tmp_path: Path) -> None:
+    page = np.full((8, 8), 255, np.uint8)
+    page[1:7, 3:5] = 0
+    rows = b"".join(bytes(np.repeat(row, 3)) + bytes(0) for row in page[::-1])  # BGR, bottom up
+    header = struct.pack("<2sIHHI", b"BM", 54 + len(rows), 0, 0, 54)
+    info = struct.pack("<IiiHHIIiiII", 40, 8, 8, 1, 24, 0, len(rows), 2835, 2835, 0, 0)
+    path = tmp_path / "one.bmp"
+    path.write_bytes(header + info + rows)
+
+    np.testing.assert_allclose(read_image(path), prepare_image(page), atol=1e-6)
+
+
+def test_a_picture_over_the_pixel_limit_is_refused_saying_to_scale_it_down(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "huge.png"  # a header of 7000 x 7000 pixels is enough
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(4) + b"IHDR" + struct.pack(">II", 7000, 7000))
+
+    with pytest.raises(DataFormatError) as caught:
+        read_image(path)
+    assert "declares 49,000,000 pixels, more than the 25,000,000 allowed" in str(caught.value)
+    assert "scale the picture down" in str(caught.value)
+
+
+def test_a_device_or_a_pipe_is_not_a_regular_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    for path in (Path("/dev/zero"), fifo):
+        with pytest.raises(DataFormatError, match=f"{path}: not a regular file"):
+            read_image(path)
+
+
+def test_predict_reports_a_pipe_as_not_a_regular_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mnistkit.cli import main
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+
+    assert main(["predict", "softmax", str(fifo)]) == 1
+    assert f"{fifo}: not a regular file" in capsys.readouterr().err

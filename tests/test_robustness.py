@@ -27,6 +27,7 @@ from mnistkit import (
     InvalidArgumentError,
     InvalidTypeError,
     MnistkitError,
+    Predictor,
     Trainer,
     load_dataset,
 )
@@ -285,6 +286,25 @@ def test_float_images_in_0_to_255_are_refused_not_trained_unscaled(data: Any) ->
     images, labels = data
     with pytest.raises(InvalidArgumentError, match=r"Expected float pixels in \[0, 1\]"):
         Trainer("softmax", seed=0).fit((images * 255.0, labels), steps=1, verbose=0)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf], ids=["nan", "inf"])
+def test_a_non_finite_pixel_is_refused_before_any_work_naming_its_image(
+    data: Any, value: float
+) -> None:
+    images, labels = data
+    poisoned = images.copy()
+    poisoned[37].flat[300] = value
+    trainer = Trainer("softmax", seed=0)
+    before = [weight.numpy().copy() for weight in trainer.model.weights]
+    expected = rf"Expected finite float pixels in \[0, 1\]\. Received: {value} in images\[37\]$"
+
+    with pytest.raises(InvalidArgumentError, match=expected):
+        trainer.fit((poisoned, labels), steps=5, batch_size=10, verbose=0)
+    with pytest.raises(InvalidArgumentError, match=expected):
+        Predictor(trainer.model).predict(poisoned)
+    for old, weight in zip(before, trainer.model.weights, strict=True):
+        np.testing.assert_array_equal(old, weight.numpy())
 
 
 def test_empty_data_is_refused_by_fit_and_evaluate(data: Any) -> None:

@@ -2,8 +2,9 @@
 
 Kept as they were found good: a ``Lambda`` layer (Python code in the file) is refused
 by Keras's safe mode, and a module that no installed plugin declares is never imported,
-whatever the file names. Bounded: the JSON members of a model file are refused by the
-size the archive declares for them, before a byte is inflated.
+whatever the file names. A class nobody registers and a ``Lambda`` are each one line,
+with no advice to turn safe mode off. Bounded: the JSON members of a model file are
+refused by the size the archive declares for them, before a byte is inflated.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import zipfile
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from mnistkit import DataFormatError, DataNotFoundError, MnistkitError, build
 from mnistkit.saving import load_model, read_metadata, save_model
@@ -38,16 +41,75 @@ def _rewritten(source: Path, target: Path, **members: bytes) -> Path:
     return target
 
 
-def test_a_lambda_layer_is_refused_on_load(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def lambda_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     inputs = keras.Input((28, 28, 1))
     outputs = keras.layers.Lambda(lambda x: keras.ops.reshape(x, (-1, 784)))(inputs)
     model = keras.Model(inputs, keras.layers.Dense(10)(outputs))
-    path = tmp_path / "lambda.keras"
+    path = tmp_path_factory.mktemp("lambda") / "lambda.keras"
     model.save(path)
+    return path
 
+
+@pytest.fixture(scope="module")
+def unknown_class_file(model_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    with zipfile.ZipFile(model_file) as archive:
+        config = json.loads(archive.read("config.json"))
+    config["config"]["layers"][-1].update(
+        class_name="Nobody", module="nobody_pkg.layers", registered_name="nobody_pkg>Nobody"
+    )
+    folder = tmp_path_factory.mktemp("unknown")
+    return _rewritten(model_file, folder / "nobody.keras", **{"config.json": json.dumps(config)})
+
+
+def test_a_lambda_layer_is_refused_in_one_line_without_advice_to_run_it(
+    lambda_file: Path,
+) -> None:
     with pytest.raises(DataFormatError, match="could not be loaded") as caught:
-        load_model(path)
-    assert "Lambda" in str(caught.value)
+        load_model(lambda_file)
+
+    message = str(caught.value)
+    assert "holds Python code (layer 'lambda'), a Lambda layer" in message
+    assert "\n" not in message
+    assert "safe_mode" not in message
+    assert "unsafe" not in message
+
+
+def test_a_class_nobody_registers_is_named_in_one_line(unknown_class_file: Path) -> None:
+    with pytest.raises(DataFormatError) as caught:
+        load_model(unknown_class_file)
+
+    message = str(caught.value)
+    assert "uses the class 'Nobody' from module 'nobody_pkg.layers'" in message
+    assert "nor any installed plugin registers" in message
+    assert "\n" not in message
+    assert "config" not in message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_the_command_line_names_an_unloadable_class_in_one_line(
+    command: str, lambda_file: Path, unknown_class_file: Path, tmp_path: Path
+) -> None:
+    image = tmp_path / "one.png"
+    pixels = np.zeros((28, 28, 1), np.uint8)
+    pixels[4:24, 12:16] = 255
+    image.write_bytes(tf.io.encode_png(pixels).numpy())
+    for path, expected in ((unknown_class_file, "'Nobody'"), (lambda_file, "Python code")):
+        arguments = [path, image] if command == "predict" else [path]
+        result = subprocess.run(
+            [sys.executable, "-m", "mnistkit", command, *map(str, arguments)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1, result.stderr
+        assert len(lines) == 1, result.stderr
+        assert expected in lines[0]
+        assert "safe_mode" not in lines[0]
 
 
 @pytest.mark.slow

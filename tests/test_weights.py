@@ -228,6 +228,59 @@ def test_pickled_objects_in_a_weights_file_are_never_loaded(package: Path) -> No
         weights.arrays()
 
 
+def test_weights_replaced_by_nan_and_rehashed_are_refused_naming_the_weight(
+    package: Path,
+) -> None:
+    model = _tiny_mlp(8)
+    _write(model, package, "tiny_mlp-mnist")
+    path = package / "weights" / "tiny_mlp-mnist.npz"
+    arrays = [np.full(variable.shape, np.nan, np.float16) for variable in model.weights]
+    np.savez_compressed(path, **{f"{index:04d}": array for index, array in enumerate(arrays)})
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    meta_path.write_text(json.dumps(meta))
+    _register("tiny_mlp", 8, {"mnist": Weights("weights_plugin", "weights/tiny_mlp-mnist.npz")})
+    try:
+        with pytest.raises(DataFormatError) as caught:
+            build("tiny_mlp", weights="mnist")
+    finally:
+        unregister_model("tiny_mlp")
+    assert f"the array for weight {model.weights[0].path!r} holds NaN" in str(caught.value)
+
+
+def test_weights_whose_metadata_names_another_model_are_refused(package: Path) -> None:
+    _write(_tiny_mlp(8), package, "tiny_mlp-mnist")  # its metadata says tiny_mlp
+    _register("other_mlp", 8, {"mnist": Weights("weights_plugin", "weights/tiny_mlp-mnist.npz")})
+    try:
+        with pytest.raises(DataFormatError) as caught:
+            build("other_mlp", weights="mnist")
+    finally:
+        unregister_model("other_mlp")
+    message = str(caught.value)
+    assert message.endswith("these weights are for the model 'tiny_mlp', not 'other_mlp'.")
+    assert "\n" not in message
+
+
+def test_oversized_weight_metadata_is_refused_before_it_is_read(
+    package: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(_tiny_mlp(8), package, "tiny_mlp-mnist")
+    meta_path = package / "weights" / "tiny_mlp-mnist.json"
+    with meta_path.open("ab") as handle:
+        handle.truncate(300 * 2**20)  # 300 MB, sparse: trailing zero bytes
+    reads: list[int] = []
+    original = json.loads
+    monkeypatch.setattr(
+        json, "loads", lambda text, **kw: reads.append(len(text)) or original(text, **kw)
+    )
+    weights = Weights("weights_plugin", "weights/tiny_mlp-mnist.npz")
+
+    with pytest.raises(DataFormatError, match="holds more than the 1,048,576 bytes"):
+        weights.meta  # noqa: B018
+    assert reads == []
+
+
 def test_a_model_without_weights_says_so() -> None:
     _register("tiny_mlp", 8, {})
     try:

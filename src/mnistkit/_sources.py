@@ -50,9 +50,9 @@ def shape_images(
 ) -> np.ndarray:
     """Return images shaped (N, *input_shape), or raise a clear error.
 
-    Float images become float32 and must lie in [0, 1] (NaN passes: it is data a run
-    may diverge on, not a scale); uint8 pixels stay uint8 with ``keep_pixels``, else
-    they are scaled to float32 in [0, 1].
+    Float images become float32 and must lie in [0, 1], NaN and infinities refused with
+    the index of the first image that holds one; uint8 pixels stay uint8 with
+    ``keep_pixels``, else they are scaled to float32 in [0, 1].
     """
     images = np.asarray(images)
     if images.dtype == np.uint8:
@@ -82,7 +82,15 @@ def shape_images(
         return np.asarray(images)
     images = np.asarray(images, dtype=np.float32)
     if images.size:
-        low, high = float(np.nanmin(images)), float(np.nanmax(images))
+        low, high = float(images.min()), float(images.max())  # NaN if any is
+        if not math.isfinite(low) or not math.isfinite(high):
+            flat = images.reshape(len(images), -1)
+            first = int(np.flatnonzero(~np.isfinite(flat).all(axis=1))[0])
+            value = flat[first][~np.isfinite(flat[first])][0]
+            raise InvalidArgumentError(
+                "Invalid value for argument `images`. Expected finite float pixels in [0, 1]. "
+                f"Received: {value} in images[{first}]"
+            )
         if low < -1e-6 or high > 1.0 + 1e-6:
             raise InvalidArgumentError(
                 "Invalid value for argument `images`. Expected float pixels in [0, 1] "

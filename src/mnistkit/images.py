@@ -3,12 +3,14 @@
 MNIST's digits are white on black, fit into a 20x20 box with their aspect ratio kept,
 anti-aliased, and placed in a 28x28 field so that their centre of mass is at its
 centre. :func:`prepare_image` does the same to any picture of one digit, with numpy
-alone; :func:`read_image` first decodes a PNG or JPEG file with TensorFlow.
+alone; :func:`read_image` first decodes a PNG, JPEG, GIF, BMP or WebP file with
+TensorFlow.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import struct
@@ -22,10 +24,13 @@ import numpy as np
 from mnistkit.errors import DataFormatError, DataNotFoundError, InvalidArgumentError
 from mnistkit.validation import check_positive_int
 
-__all__ = ["MAX_PIXELS", "declared_pixels", "prepare_image", "read_image"]
+__all__ = ["FORMATS", "MAX_PIXELS", "declared_pixels", "prepare_image", "read_image"]
 
-#: The most pixels :func:`read_image` decodes by default.
-MAX_PIXELS = 50_000_000
+#: The most pixels :func:`read_image` decodes by default: a 5000 x 5000 picture, which
+#: takes at most about 300 MB while it is read.
+MAX_PIXELS = 25_000_000
+#: The formats :func:`read_image` reads, by the first bytes of their files.
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WebP")
 
 #: The side of the square box that the digit is scaled to fit, as in MNIST.
 BOX = 20
@@ -39,6 +44,22 @@ _NOISE = 0.1
 _SOLID = 0.25
 # An image whose ink is fainter than this against its background holds no digit.
 _MIN_CONTRAST = 0.1
+# A larger picture is first averaged over blocks of whole pixels down to about this many,
+# a band of rows at a time: the digit ends up 20 pixels high, and no float copy of a
+# photo's full size is ever made.
+_WORKING_PIXELS = 2_000_000
+# Bytes of one band of rows, as float64, while a large picture is averaged down.
+_BAND_BYTES = 32 * 2**20
+# The first bytes of the files of each format, and of formats named but not read.
+_MAGIC = {
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8": "JPEG",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"BM": "BMP",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
 # The JPEG markers that start a frame header, which holds the image's size.
 _JPEG_FRAMES = {*range(0xC0, 0xC4), *range(0xC5, 0xC8), *range(0xC9, 0xCC), *range(0xCD, 0xD0)}
 # A line of TensorFlow's C++ log (severity letter, date, time, thread, source, message),
@@ -106,24 +127,26 @@ def prepare_image(image: np.ndarray) -> np.ndarray:
 
 
 def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
-    """Read a PNG or JPEG picture of one digit and prepare it with :func:`prepare_image`.
+    """Read a picture of one digit and prepare it with :func:`prepare_image`.
 
-    Decoding uses ``tf.io.decode_image``, so GIF and BMP files are read too. The size
-    the file's header declares is checked first: a small file that would decode to
-    gigabytes of pixels is refused before it is decoded.
+    PNG, JPEG, GIF, BMP and WebP files are read (:data:`FORMATS`), decoded by
+    ``tf.io.decode_image``. The size the file's header declares is checked first: a
+    small file that would decode to gigabytes of pixels is refused before it is decoded,
+    and a picture at the limit takes at most about 300 MB to read.
 
     Args:
         path: The image file.
         max_pixels: The most pixels an image may have (width times height, times the
-            frames of a GIF), 50 million by default; ``None`` for no limit.
+            frames of a GIF), 25 million by default; ``None`` for no limit.
 
     Returns:
         A float32 array shaped (28, 28, 1) with values in [0, 1].
 
     Raises:
         DataNotFoundError: If the file does not exist or is a folder.
-        DataFormatError: If the file cannot be read, is not an image TensorFlow
-            decodes, declares more than ``max_pixels`` pixels, or is blank.
+        DataFormatError: If the file is not a regular file or cannot be read, is not
+            in one of :data:`FORMATS`, is truncated or damaged, declares more than
+            ``max_pixels`` pixels, or is blank.
 
     Example:
         >>> import tempfile, pathlib
@@ -140,24 +163,51 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = MAX_PIX
         check_positive_int(max_pixels, "max_pixels")
     if path.is_dir():
         raise DataNotFoundError(f"{path}: is a folder, not an image file.")
+    if path.exists() and not path.is_file():
+        raise DataFormatError(f"{path}: not a regular file (a device, a pipe or a socket).")
     try:
         payload = path.read_bytes()
     except FileNotFoundError:
         raise DataNotFoundError(f"{path}: no such image file.") from None
     except OSError as error:
         raise DataFormatError(f"{path}: cannot be read ({error.strerror or error}).") from None
+    kind = _format_of(payload)
+    if kind not in FORMATS:
+        read = ", ".join(FORMATS)
+        if kind is None:
+            raise DataFormatError(f"{path}: not an image in a format read here ({read}).")
+        raise DataFormatError(f"{path}: a {kind} image, a format not read here ({read} are).")
     pixels = declared_pixels(payload)
     if max_pixels is not None and pixels is not None and pixels > max_pixels:
         raise DataFormatError(
             f"{path}: the image declares {pixels:,} pixels, more than the {max_pixels:,} "
-            "allowed (max_pixels)."
+            "allowed (max_pixels); a digit needs far fewer, so scale the picture down."
         )
     try:
         return prepare_image(_decode(payload))
     except DataFormatError as error:
         raise DataFormatError(f"{path}: {error}") from None
     except ValueError as error:
-        raise DataFormatError(f"{path}: not a PNG or JPEG image ({error}).") from None
+        state = "truncated" if _truncated(payload, kind) else "damaged"
+        raise DataFormatError(f"{path}: a {state} {kind} image ({error}).") from None
+
+
+def _format_of(payload: bytes) -> str | None:
+    """The format a file's first bytes name, or ``None``."""
+    if payload[:4] == b"RIFF" and payload[8:12] == b"WEBP":
+        return "WebP"
+    return next((kind for magic, kind in _MAGIC.items() if payload.startswith(magic)), None)
+
+
+def _truncated(payload: bytes, kind: str) -> bool:
+    """Whether the file stops before the end its format marks (PNG, JPEG, GIF)."""
+    if kind == "PNG":
+        return b"IEND" not in payload[-12:]
+    if kind == "JPEG":
+        return not payload.rstrip(b"\x00").endswith(b"\xff\xd9")
+    if kind == "GIF":
+        return not payload.rstrip(b"\x00").endswith(b"\x3b")
+    return False
 
 
 def _decode(payload: bytes) -> np.ndarray:
@@ -213,8 +263,8 @@ def declared_pixels(payload: bytes) -> int | None:
             whose frames are counted).
 
     Returns:
-        Width times height (times the frames of a GIF) for PNG, JPEG, GIF and BMP; for
-        other formats, or a header too short to say, ``None``.
+        Width times height (times the frames of a GIF) for PNG, JPEG, GIF, BMP and
+        WebP; for other formats, or a header too short to say, ``None``.
 
     Example:
         >>> header = b"\x89PNG\r\n\x1a\n" + bytes(4) + b"IHDR" + (20000).to_bytes(4, "big") * 2
@@ -233,6 +283,8 @@ def declared_pixels(payload: bytes) -> int | None:
         if payload.startswith(b"BM"):
             width, height = struct.unpack("<ii", payload[18:26])
             return int(abs(width) * abs(height))
+        if payload[:4] == b"RIFF" and payload[8:12] == b"WEBP":
+            return _webp_pixels(payload)
     except (struct.error, IndexError):
         return None
     return None
@@ -256,6 +308,22 @@ def _jpeg_pixels(payload: bytes) -> int | None:
             continue
         (length,) = struct.unpack(">H", payload[at + 2 : at + 4])
         at += 2 + length
+    return None
+
+
+def _webp_pixels(payload: bytes) -> int | None:
+    """Width times height from a WebP's first chunk: extended, lossy or lossless."""
+    chunk = payload[12:16]
+    if chunk == b"VP8X":  # the canvas, 24-bit sizes less one
+        width = int.from_bytes(payload[24:27], "little") + 1
+        height = int.from_bytes(payload[27:30], "little") + 1
+        return width * height
+    if chunk == b"VP8 " and payload[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", payload[26:30])
+        return int(width & 0x3FFF) * int(height & 0x3FFF)
+    if chunk == b"VP8L" and payload[20] == 0x2F:  # 14-bit sizes less one
+        bits = int.from_bytes(payload[21:25], "little")
+        return ((bits & 0x3FFF) + 1) * (((bits >> 14) & 0x3FFF) + 1)
     return None
 
 
@@ -299,17 +367,15 @@ def _grayscale(image: np.ndarray) -> np.ndarray:
             f"Received: image.dtype={array.dtype}, image.shape={array.shape}"
         )
     if np.issubdtype(array.dtype, np.unsignedinteger):
-        pixels = array.astype(np.float64) / np.iinfo(array.dtype).max
+        scale = float(np.iinfo(array.dtype).max)
     else:
-        pixels = array.astype(np.float64)
-        if not np.isfinite(pixels).all():
+        if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
             raise InvalidArgumentError(
                 "Invalid value for argument `image`. Expected finite pixel values. "
-                f"Received: {int((~np.isfinite(pixels)).sum())} NaN or infinite pixels"
+                f"Received: {int((~np.isfinite(array)).sum())} NaN or infinite pixels"
             )
-        if np.max(pixels) > 1.0:
-            pixels /= 255.0
-    pixels = np.clip(pixels, 0.0, 1.0)
+        scale = 255.0 if np.max(array) > 1.0 else 1.0
+    pixels = np.clip(_averaged_down(array) / scale, 0.0, 1.0)
     if channels == 0:
         return pixels
     if channels == 1:
@@ -323,6 +389,34 @@ def _grayscale(image: np.ndarray) -> np.ndarray:
         background = 1.0 if opaque_mean < 0.5 else 0.0
         gray = gray * alpha + background * (1.0 - alpha)
     return gray
+
+
+def _averaged_down(array: np.ndarray) -> np.ndarray:
+    """The pixels as float64, averaged over blocks if more than :data:`_WORKING_PIXELS`.
+
+    Blocks of k x k pixels (smaller at the right and bottom edges) become one, a band
+    of rows at a time, so memory stays that of the result and one band.
+    """
+    height, width = array.shape[:2]
+    factor = math.ceil(math.sqrt(height * width / _WORKING_PIXELS))
+    if factor <= 1:
+        return array.astype(np.float64)
+    columns = np.arange(0, width, factor)
+    widths = np.diff(np.append(columns, width))
+    extra = (1,) * (array.ndim - 2)  # the channel axis, if any
+    row_bytes = 8 * array[0].size
+    band = max(1, _BAND_BYTES // (row_bytes * factor)) * factor
+    out = np.empty((math.ceil(height / factor), len(columns), *array.shape[2:]))
+    for top in range(0, height, band):
+        rows = array[top : top + band].astype(np.float64)
+        starts = np.arange(0, len(rows), factor)
+        heights = np.diff(np.append(starts, len(rows)))
+        sums = np.add.reduceat(np.add.reduceat(rows, starts, axis=0), columns, axis=1)
+        counts = heights[:, None] * widths[None, :]
+        out[top // factor : top // factor + len(starts)] = sums / counts.reshape(
+            counts.shape + extra
+        )
+    return out
 
 
 def _resampling(size_in: int, size_out: int) -> np.ndarray:

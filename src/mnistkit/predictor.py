@@ -108,8 +108,8 @@ class Predictor:
             ``(mean, std)`` of such arrays.
 
         Raises:
-            InvalidArgumentError: If the images have the wrong shape, a setting is out of
-                range, or Monte-Carlo dropout is asked of a model without
+            InvalidArgumentError: If the images have the wrong shape or a NaN or infinite
+                pixel, a setting is out of range, or Monte-Carlo dropout is asked of a model without
                 :class:`~mnistkit.KeepProbDropout` layers.
         """
         x = shape_images(images, self.input_shape)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import sys
 import zipfile
-import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mnistkit._capped_zip import check_declared, check_member, read_member
 from mnistkit._files import atomic_path
 from mnistkit.errors import DataFormatError, DataNotFoundError, MnistkitError, PluginError
 
@@ -27,9 +28,13 @@ if TYPE_CHECKING:
 __all__ = ["load_model", "read_metadata", "save_model"]
 
 _METADATA = "mnistkit.json"
-# The most a JSON member of a model file may declare: a model's configuration takes
-# kilobytes (a large one, a few megabytes), mnistkit's metadata about two.
-_MEMBER_LIMITS = {"config.json": 64 * 2**20, _METADATA: 2**20}
+# The most a JSON member of a model file may inflate to: a model's configuration takes
+# kilobytes (a large one, a few megabytes), Keras's and mnistkit's metadata about two.
+_MEMBER_LIMITS = {"config.json": 64 * 2**20, _METADATA: 2**20, "metadata.json": 2**20}
+# All members together (the weights, mostly) may inflate to this many times the file's
+# size, or to the floor if more: Keras stores them, about one byte on disk for one.
+_INFLATION_RATIO = 100
+_INFLATION_FLOOR = 64 * 2**20
 
 
 def save_model(
@@ -85,7 +90,7 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     Raises:
         DataNotFoundError: If the file does not exist.
         DataFormatError: If it is not a ``.keras`` archive, or its metadata is not a
-            JSON object or declares more than 1 MiB.
+            JSON object or declares or inflates to more than 1 MiB.
     """
     path = Path(path)
     with _open_archive(path) as archive:
@@ -118,9 +123,11 @@ def load_model(path: str | os.PathLike[str], *, compile: bool = True) -> keras.M
     Raises:
         DataNotFoundError: If the file does not exist.
         DataFormatError: If the file is not a readable ``.keras`` model, or a member
-            of the archive declares more than it may hold (64 MiB for the model's
-            configuration, 1 MiB for the metadata), or the model uses a layer that
-            safe mode refuses (a ``Lambda`` layer's Python code).
+            of the archive declares or inflates to more than it may hold (64 MiB for
+            the model's configuration, 1 MiB for the metadata, 100 times the file's
+            size for all members together) or to other than it declares, or the model
+            uses a class that no installed plugin registers or a ``Lambda`` layer
+            (Python code, never run).
         PluginError: If the model needs a plugin module that fails to import.
 
     Example:
@@ -136,6 +143,7 @@ def load_model(path: str | os.PathLike[str], *, compile: bool = True) -> keras.M
         if "config.json" not in archive.namelist():
             raise DataFormatError(f"{path}: not a Keras model file (no config.json in it).")
         config = _read_json_member(archive, "config.json", path)
+        _check_members(archive, path)  # Keras reads them whole, trusting their headers
     read_metadata(path)  # a broken one is refused before Keras loads
     from mnistkit.quiet import quiet_tensorflow
 
@@ -148,7 +156,8 @@ def load_model(path: str | os.PathLike[str], *, compile: bool = True) -> keras.M
     try:
         model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     except (TypeError, ValueError, OSError, KeyError) as error:
-        raise DataFormatError(f"{path}: the model could not be loaded: {error}") from error
+        reason = _why_not_loaded(str(error), config)
+        raise DataFormatError(f"{path}: the model could not be loaded: {reason}") from error
     return _with_saved_info(model, read_metadata(path), compile=compile)
 
 
@@ -183,22 +192,70 @@ def _open_archive(path: Path) -> zipfile.ZipFile:
 
 
 def _read_json_member(archive: zipfile.ZipFile, name: str, path: Path) -> Any:
-    """Read a JSON member of the archive, refused by its declared size before it is read.
-
-    A zip member cannot inflate past the size the archive declares for it, so a small
-    file that would inflate to gigabytes is refused at once.
-    """
-    limit = _MEMBER_LIMITS[name]
-    info = archive.getinfo(name)
-    if info.file_size > limit:
-        raise DataFormatError(
-            f"{path}: its {name} declares {info.file_size:,} bytes, more than the "
-            f"{limit:,} it may hold."
-        )
+    """Read a JSON member of the archive, inflated in chunks up to its limit."""
+    text = read_member(archive, name, limit=_MEMBER_LIMITS[name], path=path)
     try:
-        return json.loads(archive.read(info))
-    except (ValueError, RecursionError, OSError, zipfile.BadZipFile, zlib.error) as error:
+        return json.loads(text)
+    except (ValueError, RecursionError) as error:
         raise DataFormatError(f"{path}: its {name} is not valid JSON ({error}).") from None
+
+
+def _check_members(archive: zipfile.ZipFile, path: Path) -> None:
+    """Inflate every member within its limit and check it holds what it declares."""
+    infos = archive.infolist()
+    budget = max(_INFLATION_FLOOR, _INFLATION_RATIO * path.stat().st_size)
+    for info in infos:  # each against its own limit first, so the message names it
+        check_declared(info, limit=_MEMBER_LIMITS.get(info.filename, budget), path=path)
+    declared = sum(info.file_size for info in infos)
+    if declared > budget:
+        raise DataFormatError(
+            f"{path}: its members declare {declared:,} bytes in all, more than the "
+            f"{budget:,} a model file of its size may inflate to."
+        )
+    for info in infos:
+        check_member(archive, info, limit=_MEMBER_LIMITS.get(info.filename, budget), path=path)
+
+
+def _why_not_loaded(message: str, config: Any) -> str:
+    """Keras's reason in one line, with no advice to turn safe mode off.
+
+    Keras names a class it cannot find in several lines with a dump of the config, and
+    refuses a ``Lambda`` by suggesting ``safe_mode=False``, which would run the file's
+    code: mnistkit never offers that.
+    """
+    unknown = re.search(r"Could not locate (?:class|function) '([^']+)'", message)
+    if unknown:
+        name = unknown.group(1)
+        module = next((found["module"] for found in _objects(config, name)), None)
+        where = f" from module {module!r}" if isinstance(module, str) else ""
+        return (
+            f"it uses the class {name!r}{where}, which neither Keras, mnistkit nor any "
+            "installed plugin registers; install the plugin that provides it "
+            "(`mnistkit models` lists the installed models)."
+        )
+    if "safe_mode" in message or "unsafe_deserialization" in message:
+        layers = [found.get("name") for found in _objects(config, "Lambda")]
+        named = f" (layer {layers[0]!r})" if layers and isinstance(layers[0], str) else ""
+        return (
+            f"it holds Python code{named}, a Lambda layer or function, which mnistkit never "
+            "runs; build the model from registered layers instead."
+        )
+    return message.strip().split("\n")[0]
+
+
+def _objects(config: Any, class_name: str) -> list[dict[str, Any]]:
+    """The serialized objects of a class in a Keras config, with their ``config`` merged."""
+    found: list[dict[str, Any]] = []
+    if isinstance(config, dict):
+        if config.get("class_name") == class_name:
+            inner = config.get("config")
+            found.append({**(inner if isinstance(inner, dict) else {}), **config})
+        for value in config.values():
+            found += _objects(value, class_name)
+    elif isinstance(config, list):
+        for value in config:
+            found += _objects(value, class_name)
+    return found
 
 
 def _custom_modules(config: Any) -> set[str]:

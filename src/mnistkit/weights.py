@@ -66,6 +66,8 @@ MNIST_LICENSE = (
 STORAGE_DTYPES = ("float16", "float32")
 
 _ATTRIBUTE = "mnistkit_weights"
+# The most a weight set's metadata may hold: the shipped ones take about 3 KB.
+_META_LIMIT = 2**20
 
 
 @dataclass(frozen=True)
@@ -127,14 +129,22 @@ class Weights:
 
         Raises:
             DataNotFoundError: If the ``.json`` file is missing.
-            DataFormatError: If it is not a JSON object with ``model``, ``sha256`` and
-                ``recipe``.
+            DataFormatError: If it holds more than 1 MiB, or is not a JSON object with
+                ``model``, ``sha256`` and ``recipe``.
         """
         path = self.path.with_suffix(".json")
         try:
-            meta = json.loads(path.read_text(encoding="utf-8"))
+            with path.open("rb") as handle:
+                text = handle.read(_META_LIMIT + 1)
+            if len(text) > _META_LIMIT:
+                raise DataFormatError(
+                    f"{path}: holds more than the {_META_LIMIT:,} bytes weight metadata may hold."
+                )
+            meta = json.loads(text)
         except FileNotFoundError:
             raise DataNotFoundError(f"{path}: the metadata of the weights is missing.") from None
+        except DataFormatError:
+            raise
         except ValueError as error:
             raise DataFormatError(f"{path}: not a JSON object ({error}).") from None
         if not isinstance(meta, dict) or not {"model", "sha256", "recipe"} <= set(meta):
@@ -177,8 +187,9 @@ class Weights:
 
         Raises:
             DataNotFoundError: If the file is missing.
-            DataFormatError: If its SHA-256 is not the one its metadata records, or it
-                is not an ``.npz`` of plain arrays.
+            DataFormatError: If its SHA-256 is not the one its metadata records, it
+                is not an ``.npz`` of plain arrays, or an array holds NaN or infinite
+                values.
         """
         path = self.path
         try:
@@ -193,9 +204,21 @@ class Weights:
             )
         try:
             with np.load(io.BytesIO(payload), allow_pickle=False) as stored:
-                return [stored[key] for key in sorted(stored.files)]
+                arrays = [stored[key] for key in sorted(stored.files)]
         except (ValueError, OSError, zipfile.BadZipFile) as error:
             raise DataFormatError(f"{path}: not an .npz of arrays ({error}).") from None
+        for index, array in enumerate(arrays):
+            if np.issubdtype(array.dtype, np.number) and not np.isfinite(array).all():
+                layout: Any = self.meta.get("layout")
+                try:
+                    name = repr(layout[index][0])
+                except (TypeError, IndexError, KeyError):
+                    name = f"number {index}"
+                raise DataFormatError(
+                    f"{path}: the array for weight {name} holds NaN or infinite values; "
+                    "the weights are damaged."
+                )
+        return arrays
 
     def load_into(self, model: keras.Model) -> keras.Model:
         """Set ``model``'s weights to the stored arrays, and return the model.
@@ -208,11 +231,19 @@ class Weights:
             The same model.
 
         Raises:
-            DataFormatError: If the file fails its check, or its arrays do not fit the
-                model's weights (the message names the first that does not).
+            DataFormatError: If the metadata names another model than the one
+                ``model`` was built as, the file fails its check, or its arrays do not
+                fit the model's weights (the message names the first that does not).
         """
         from mnistkit.layers import parameters
+        from mnistkit.models import model_info  # models imports this module
 
+        info = model_info(model)
+        if info is not None and self.meta["model"] != info.name:
+            raise DataFormatError(
+                f"{self.path.with_suffix('.json')}: these weights are for the model "
+                f"{self.meta['model']!r}, not {info.name!r}."
+            )
         arrays = self.arrays()
         variables = parameters(model)
         if len(arrays) != len(variables):

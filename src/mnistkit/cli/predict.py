@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     for index, path in enumerate(args.images):
         if path.is_dir():
             failures[index] = f"{path}: is a folder, not an image file."
-        elif not path.is_file():
+        elif not path.exists():  # a device or a pipe is refused when read
             failures[index] = f"{path}: no such image file."
     records = []
     if len(failures) < len(args.images):
