@@ -1,13 +1,13 @@
-"""Training runs under tf.distribute strategies, for tests/test_distribute.py to start.
+"""Training runs under a tf.distribute strategy, for tests/test_distribute.py to start.
 
-Each run needs a fresh process: logical CPU devices and the collective operations of
-the multi-worker strategy must be set up before TensorFlow initialises.
+Each run needs a fresh process: logical CPU devices must be set up before TensorFlow
+initialises.
 
     python distributed_run.py mirrored RESULT.json
-        one device against a MirroredStrategy over two logical CPUs
-    python distributed_run.py worker CHECKPOINT_DIR RESULT.npz
-        one worker of a MultiWorkerMirroredStrategy (TF_CONFIG names the cluster),
-        interrupted at step INTERRUPT_AT of STEPS
+        the Trainer on one device against a MirroredStrategy over two logical CPUs
+    python distributed_run.py keras RESULT.npz
+        Keras's own compile, fit, evaluate and predict on a built model, under a
+        MirroredStrategy over two logical CPUs, as TensorFlow's tutorial runs them
 """
 
 from __future__ import annotations
@@ -24,11 +24,8 @@ import numpy as np
 import tensorflow as tf
 
 SEED = 5
-STEPS = 8
-INTERRUPT_AT = 4
 BATCH_SIZE = 40
 LEARNING_RATE = 0.5
-LOG_EVERY = 2
 
 
 def training_data() -> tuple[Any, Any]:
@@ -62,12 +59,11 @@ def weights_of(trainer: Any) -> list[Any]:
 
 
 def mirrored(result_path: Path) -> None:
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    strategy = two_logical_cpus()
     from mnistkit import KeepProbDropout, Trainer, get_keep_prob
+    from mnistkit.layers import drawn
 
     data = training_data()
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     result: dict[str, Any] = {"replicas": strategy.num_replicas_in_sync}
 
     # The same run on one device and on two, at the same global batch and seed.
@@ -119,7 +115,7 @@ def mirrored(result_path: Path) -> None:
         layer = model.get_layer("dropout")
         runs[name] = {
             "weights": weights_of(trainer),
-            "draws": int(layer.draws.numpy()),
+            "draws": drawn(layer),
             "keep_prob_after": get_keep_prob(model),
         }
     result["dropout"] = {**runs, "keep_prob_seen": seen}
@@ -134,43 +130,42 @@ def mirrored(result_path: Path) -> None:
     result_path.write_text(json.dumps(result))
 
 
-def worker(checkpoint_dir: Path, result_path: Path) -> None:
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    from mnistkit import Trainer
+def keras_methods(result_path: Path) -> None:
+    strategy = two_logical_cpus()
+    from mnistkit import build, load_dataset
 
-    # The other worker is given another seed: the chief's must win.
-    seed = SEED if strategy.extended.should_checkpoint else SEED + 1
-    trainer = Trainer("softmax", seed=seed, learning_rate=LEARNING_RATE, strategy=strategy)
-    interrupted = False
-    try:
-        history = trainer.fit(
-            training_data(),
-            steps=STEPS,
-            batch_size=BATCH_SIZE,
-            log_every=LOG_EVERY,
-            checkpoint_dir=checkpoint_dir,
-            callbacks=[StopAt(INTERRUPT_AT)],
+    train = load_dataset("mnist").train
+    images, labels = train.images[:256], train.labels[:256]
+    with strategy.scope():
+        model = build("deep_cnn", seed=SEED)
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-4),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
         )
-        steps_logged = [row["step"] for row in history.log]
-    except KeyboardInterrupt:
-        interrupted = True
-        steps_logged = []
-    evaluation = trainer.evaluate(evaluation_data())
+    history = model.fit(images, labels, batch_size=64, epochs=2, verbose=0)
+    loss, accuracy = model.evaluate(images, labels, batch_size=64, verbose=0)
+    predictions = model.predict(images, batch_size=64, verbose=0)
+
+    plain = build("deep_cnn", seed=SEED)  # the same weights, no strategy
+    plain.set_weights(model.get_weights())
     np.savez(
         result_path,
-        *trainer.model.get_weights(),
-        chief=strategy.extended.should_checkpoint,
-        interrupted=interrupted,
-        seed=trainer.seed,
-        steps_logged=np.asarray(steps_logged),
-        accuracy=evaluation["accuracy"],
-        loss=evaluation["loss"],
+        replicas=strategy.num_replicas_in_sync,
+        fit_loss=np.asarray(history.history["loss"]),
+        loss=loss,
+        accuracy=accuracy,
+        predictions=predictions,
+        plain_predictions=plain.predict(images, batch_size=64, verbose=0),
     )
+
+
+def two_logical_cpus() -> Any:
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 
 
 if __name__ == "__main__":
     mode, *paths = sys.argv[1:]
-    if mode == "mirrored":
-        mirrored(Path(paths[0]))
-    else:
-        worker(Path(paths[0]), Path(paths[1]))
+    {"mirrored": mirrored, "keras": keras_methods}[mode](Path(paths[0]))

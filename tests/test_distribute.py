@@ -1,18 +1,15 @@
-"""Training under tf.distribute: two replicas, two workers, the chief's files, scope checks.
+"""Training under tf.distribute: two replicas on one machine, scope and backend checks.
 
-The runs under a strategy go in subprocesses (distributed_run.py): logical devices and
-the multi-worker runtime must be set up before TensorFlow initialises.
+The runs under a strategy go in subprocesses (distributed_run.py): logical devices must
+be set up before TensorFlow initialises.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -22,33 +19,24 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from distributed_run import (
-    BATCH_SIZE,
-    INTERRUPT_AT,
-    LEARNING_RATE,
-    LOG_EVERY,
-    SEED,
-    STEPS,
-    evaluation_data,
-    training_data,
-)
 from mnistkit import InvalidArgumentError, Trainer, build
-from mnistkit.checkpoints import read_state
 from mnistkit.cli import main
 from mnistkit.distribute import STRATEGIES, check_scope, chief_path
 
 SCRIPT = Path(__file__).with_name("distributed_run.py")
-RUN_FILES = {"history.csv", "metrics.json", "model.keras", "run.json"}
-PLOTS = {"confusion_matrix.png", "learning_curves.png", "misclassified.png"}  # with matplotlib
 TIMEOUT = 120
 
 
-def free_ports(count: int) -> list[int]:
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for each in sockets:
-            each.bind(("127.0.0.1", 0))
-        return [each.getsockname()[1] for each in sockets]
+def run_python(*arguments: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run Python in a fresh process with ``env`` added to the environment."""
+    return subprocess.run(
+        [sys.executable, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        env={**os.environ, **env},
+    )
 
 
 def weights_close(first: list[Any], second: list[Any], atol: float) -> float:
@@ -67,13 +55,7 @@ def weights_close(first: list[Any], second: list[Any], atol: float) -> float:
 def mirrored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The results of distributed_run.py's runs on one device and on two logical CPUs."""
     result = tmp_path_factory.mktemp("mirrored") / "result.json"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "mirrored", str(result)],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    done = run_python(str(SCRIPT), "mirrored", str(result))
     assert done.returncode == 0, done.stderr[-3000:]
     figures: dict[str, Any] = json.loads(result.read_text())
     return figures
@@ -116,91 +98,25 @@ def test_dropout_under_two_replicas_masks_each_replica_apart_and_resumes_exactly
     weights_close(whole["weights"], resumed["weights"], atol=0.0)
 
 
-# ---------------------------------------------------------------- two workers on localhost
-
-
-def run_two_workers(tmp_path: Path, *command: str) -> list[str]:
-    """Run ``command`` as both workers of a cluster on localhost; return their outputs.
-
-    ``{index}`` in an argument becomes the worker's number. Each worker gets its own
-    temporary folder, ``tmp_path / "tmp<index>"``. Both are killed if either overruns.
-    """
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
-    workers = []
-    try:
-        for index in range(2):
-            scratch = tmp_path / f"tmp{index}"
-            scratch.mkdir()
-            config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
-            env = {**os.environ, "TF_CONFIG": json.dumps(config), "TMPDIR": str(scratch)}
-            arguments = [argument.format(index=index) for argument in command]
-            with (tmp_path / f"out{index}.txt").open("w") as out:
-                workers.append(
-                    subprocess.Popen(arguments, env=env, stdout=out, stderr=subprocess.STDOUT)
-                )
-        deadline = time.monotonic() + TIMEOUT
-        for worker in workers:
-            worker.wait(timeout=max(1.0, deadline - time.monotonic()))
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
-    outputs = [(tmp_path / f"out{index}.txt").read_text() for index in range(2)]
-    assert [worker.returncode for worker in workers] == [0, 0], "\n".join(outputs)[-3000:]
-    return outputs
-
-
 @pytest.mark.slow
-def test_two_workers_share_the_chiefs_seed_train_alike_and_its_checkpoint_resumes(
+def test_keras_own_fit_evaluate_and_predict_run_a_built_model_under_two_replicas(
     tmp_path: Path,
 ) -> None:
-    checkpoints = tmp_path / "checkpoints"
-    result = str(tmp_path / "result{index}.npz")
-    outputs = run_two_workers(
-        tmp_path, sys.executable, str(SCRIPT), "worker", str(checkpoints), result
+    result = tmp_path / "result.npz"
+    done = run_python(str(SCRIPT), "keras", str(result))
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = np.load(result)
+
+    assert int(figures["replicas"]) == 2
+    assert figures["fit_loss"].shape == (2,)
+    assert np.isfinite(figures["fit_loss"]).all()
+    assert figures["fit_loss"][1] < figures["fit_loss"][0]
+    assert np.isfinite(figures["loss"])
+    assert 0.0 <= float(figures["accuracy"]) <= 1.0
+    assert figures["predictions"].shape == (256, 10)
+    np.testing.assert_allclose(
+        figures["predictions"], figures["plain_predictions"], rtol=1e-5, atol=1e-5
     )
-
-    chief, other = (np.load(tmp_path / f"result{index}.npz") for index in range(2))
-    assert [bool(chief["chief"]), bool(other["chief"])] == [True, False]
-    assert [bool(chief["interrupted"]), bool(other["interrupted"])] == [True, True]
-    assert [int(chief["seed"]), int(other["seed"])] == [SEED, SEED]
-    weights = sorted(name for name in chief.files if name.startswith("arr_"))
-    for name in weights:
-        np.testing.assert_array_equal(chief[name], other[name])
-    assert float(chief["accuracy"]) == float(other["accuracy"])
-    # The chief alone printed the tutorial's lines and wrote the checkpoint; the other
-    # worker's copies went to its temporary folder and are gone.
-    assert "step 0, training accuracy" in outputs[0]
-    assert "training accuracy" not in outputs[1]
-    assert sorted(path.name for path in checkpoints.iterdir()) == [
-        f"ckpt-{INTERRUPT_AT:09d}.weights.h5",
-        "state.json",
-    ]
-    assert not list((tmp_path / "tmp1").glob("mnistkit-worker-*"))
-
-    # On one device: the first half alone, the second resumed from the chief's
-    # checkpoint, and the whole run uninterrupted.
-    data = training_data()
-    settings = {"steps": STEPS, "batch_size": BATCH_SIZE, "log_every": LOG_EVERY, "verbose": 0}
-    half = Trainer("softmax", seed=SEED, learning_rate=LEARNING_RATE)
-    half.fit(data, **{**settings, "steps": INTERRUPT_AT})
-    weights_close(half.model.get_weights(), [chief[name] for name in weights], atol=1e-6)
-    assert half.evaluate(evaluation_data())["accuracy"] == pytest.approx(float(chief["accuracy"]))
-
-    assert read_state(checkpoints)["step"] == INTERRUPT_AT
-    resumed = Trainer("softmax", seed=SEED, learning_rate=LEARNING_RATE)
-    history = resumed.fit(data, checkpoint_dir=checkpoints, resume=True, **settings)
-    assert history.log[0]["step"] == INTERRUPT_AT
-    whole = Trainer("softmax", seed=SEED, learning_rate=LEARNING_RATE)
-    whole_history = whole.fit(data, **settings)
-    weights_close(resumed.model.get_weights(), whole.model.get_weights(), atol=1e-6)
-    logged = [
-        f"step {row['step']}, training accuracy {row['train_accuracy']:g}"
-        for row in whole_history.log
-        if "train_accuracy" in row and row["step"] < INTERRUPT_AT
-    ]
-    assert [line for line in outputs[0].splitlines() if "training accuracy" in line] == logged
 
 
 # ---------------------------------------------------------------- in this process
@@ -254,45 +170,52 @@ def test_the_command_line_offers_the_strategies_the_library_makes(
     assert "--strategy {" + ",".join(STRATEGIES) + "}" in capsys.readouterr().out
 
 
-def test_multiworker_needs_an_output_folder_and_tf_config(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["train", "softmax", "--strategy", "multiworker"]) == 2
-    assert "multiworker needs --output DIR" in capsys.readouterr().err
-    monkeypatch.delenv("TF_CONFIG", raising=False)
-    args = ["train", "softmax", "--strategy", "multiworker", "--output", str(tmp_path / "run")]
-    assert main(args) == 2
-    error = capsys.readouterr().err
-    assert "TF_CONFIG" in error
-    assert '"cluster"' in error  # with an example
-    monkeypatch.setenv("TF_CONFIG", "{not json")
-    assert main(args) == 2
-    assert "TF_CONFIG is not valid JSON" in capsys.readouterr().err
+# ---------------------------------------------------------------- what a strategy cannot run on
 
 
 @pytest.mark.slow
-def test_two_workers_of_the_command_line_leave_one_run_folder_written_by_the_chief(
-    tmp_path: Path,
-) -> None:
-    run = tmp_path / "run"
-    outputs = run_two_workers(
-        tmp_path,
-        sys.executable,
-        "-m",
-        "mnistkit",
-        "train",
-        "softmax",
-        "--steps",
-        "3",
-        "--strategy",
-        "multiworker",
-        "--output",
-        str(run),
-    )
-    names = {path.name for path in run.iterdir()}
-    assert RUN_FILES <= names <= RUN_FILES | PLOTS, outputs
-    # Each worker names the recipe and the seed, the chief's; the other's copy is gone.
-    recipes = [[line for line in out.splitlines() if line.startswith("Recipe ")] for out in outputs]
-    assert recipes[0] == recipes[1]
-    assert len(recipes[0]) == 1, outputs
-    assert not list((tmp_path / "tmp1").glob("mnistkit-worker-*"))
+def test_a_strategy_on_another_backend_is_refused_naming_the_backend() -> None:
+    code = """
+import tensorflow as tf
+from mnistkit import InvalidArgumentError, build
+from mnistkit.distribute import check_scope, make_strategy
+for attempt in (lambda: make_strategy("mirrored"),
+                lambda: check_scope(tf.distribute.MirroredStrategy(["/cpu:0"]), build("softmax"))):
+    try:
+        attempt()
+    except InvalidArgumentError as error:
+        print(error)
+"""
+    done = run_python("-c", code, KERAS_BACKEND="jax")
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        assert line.startswith(
+            "tf.distribute strategies need the TensorFlow backend; this is Keras's 'jax' "
+            "backend. Set KERAS_BACKEND=tensorflow"
+        )
+
+
+@pytest.mark.slow
+def test_a_multi_worker_strategy_is_refused_with_what_to_use_instead() -> None:
+    code = """
+import os
+os.environ.pop("TF_CONFIG", None)  # a cluster of this one process
+import tensorflow as tf
+strategy = tf.distribute.MultiWorkerMirroredStrategy()
+from mnistkit import InvalidArgumentError, Trainer
+try:
+    Trainer("softmax", strategy=strategy)
+except InvalidArgumentError as error:
+    print(error)
+"""
+    done = run_python("-c", code)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines() == [
+        "MultiWorkerMirroredStrategy is not supported: Keras 3 does not train under it "
+        "(keras-team/keras#20585). Use tf.distribute.MirroredStrategy for the GPUs of one "
+        "machine; across machines, keras.distribution on the JAX backend."
+    ]

@@ -4,8 +4,8 @@ Each fault is made real where the platform allows: a full disk is a 120 KB tmpfs
 user and mount namespace of its own, where Linux lets one be made; else the test is
 skipped and the injected faults below stand for it), a file size limit is
 ``RLIMIT_FSIZE``, kills and signals are sent to real processes, two runs really race
-for one folder, a multi-worker peer really is missing. Where a real fault cannot hit a
-chosen file, ``ENOSPC`` is injected into the first write of that file.
+for one folder. Where a real fault cannot hit a chosen file, ``ENOSPC`` is injected
+into the first write of that file.
 
 What must hold after each: no traceback, one line saying what happened (exit 1; 130
 for Ctrl-C, 143 for SIGTERM, with the command that resumes the run), no temporary file
@@ -385,67 +385,3 @@ def test_two_runs_into_one_folder_one_trains_the_other_is_refused(tmp_path: Path
     assert "Traceback" not in refusal
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["seed"] == runs.index(winner) + 1  # the folder holds the winner's run
-
-
-# ---------------------------------------------------------------- a missing peer
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for each in sockets:
-        each.bind(("localhost", 0))
-    ports = [each.getsockname()[1] for each in sockets]
-    for each in sockets:
-        each.close()
-    return ports
-
-
-def _cluster() -> dict[str, str]:
-    mine, missing = _free_ports(2)
-    config = {
-        "cluster": {"worker": [f"localhost:{mine}", f"localhost:{missing}"]},
-        "task": {"type": "worker", "index": 0},
-    }
-    return {**os.environ, "TF_CONFIG": json.dumps(config), "MISSING": f"localhost:{missing}"}
-
-
-def test_a_missing_peer_is_named_and_waited_for_until_the_timeout(tmp_path: Path) -> None:
-    env = _cluster()
-    folder = tmp_path / "run"
-
-    result = cli(
-        *TRAIN, "--strategy", "multiworker", "--worker-timeout", "2", "--output", folder, env=env
-    )
-
-    assert result.returncode == 1, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert lines[0] == (
-        f"mnistkit: worker 0 waits for worker 1 at {env['MISSING']} (2 s left; Ctrl-C stops)"
-    )
-    assert lines[-1].startswith(
-        f"mnistkit: error: worker 0 waited 2 s for worker 1 at {env['MISSING']}, in vain."
-    )
-    assert "Traceback" not in result.stderr
-    assert not folder.exists()
-
-
-def test_ctrl_c_ends_the_wait_for_a_missing_peer_at_once(tmp_path: Path) -> None:
-    env = _cluster()
-    process = subprocess.Popen(
-        [*CLI, *TRAIN, "--strategy", "multiworker", "--output", str(tmp_path / "run")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert process.stderr is not None
-    line = process.stderr.readline()
-    assert f"waits for worker 1 at {env['MISSING']}" in line
-
-    sent = time.monotonic()
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=30)
-
-    assert time.monotonic() - sent < 10
-    assert process.returncode == 130, stderr
-    assert stderr.strip().splitlines()[-1] == "mnistkit: interrupted"

@@ -1,7 +1,7 @@
 """Property-based fuzzing of every reader of bytes that come from outside.
 
 IDX files, npz archives, model files' metadata, checkpoint states, ``run.json``,
-``history.csv``, image files and ``TF_CONFIG`` are given arbitrary, truncated and
+``history.csv`` and image files are given arbitrary, truncated and
 adversarial content (headers that declare gigabytes, deep nesting, wrong types). Each
 reader must either return its value or raise a :class:`~mnistkit.MnistkitError`, never
 another exception, and must not allocate more than a few megabytes doing so, whatever
@@ -28,7 +28,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mnistkit import MnistkitError
-from mnistkit._cluster import read_tf_config
 from mnistkit.checkpoints import read_state
 from mnistkit.idx import read_idx
 from mnistkit.images import declared_pixels, read_image
@@ -281,21 +280,3 @@ def test_fuzzed_image_files(tmp_path: Path, magic: bytes, body: bytes) -> None:
     except MnistkitError:
         return
     assert image.shape == (28, 28, 1)
-
-
-# ---------------------------------------------------------------- TF_CONFIG
-
-
-@FUZZ
-@given(value=JSON | st.fixed_dictionaries({"cluster": JSON, "task": JSON}))
-def test_fuzzed_tf_config(value: Any) -> None:
-    outcome = only_mnistkit_errors(lambda: read_tf_config(json.dumps(value)))
-
-    if not isinstance(outcome, MnistkitError):
-        assert outcome.me not in outcome.others
-
-
-@pytest.mark.parametrize("text", ["", "{", "[]", "null", '{"cluster": 1, "task": 2}'])
-def test_tf_config_that_is_no_cluster_is_an_invalid_argument(text: str) -> None:
-    with pytest.raises(MnistkitError, match="TF_CONFIG"):
-        read_tf_config(text)

@@ -168,7 +168,6 @@ def test_a_broken_dataset_plugin_is_one_line_and_leaves_the_users_folder(
         (["--keep-prob", "0.5"], 2, "the model 'softmax' has no dropout layer"),
         (["--batch-size", "1000000000"], 1, "Expected at most the 55,000 training examples"),
         (["--steps", "10" + "0" * 30], 1, "longer than the 2,147,483,647 steps a run may have"),
-        (["--worker-timeout", "5"], 2, "--worker-timeout: only with --strategy multiworker"),
     ],
 )
 def test_train_options_a_run_cannot_use_are_refused_and_nothing_is_left(

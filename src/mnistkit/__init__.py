@@ -44,7 +44,6 @@ from mnistkit.errors import (
     StorageError,
     TrainingDivergedError,
     UnknownNameError,
-    WorkerTimeoutError,
 )
 from mnistkit.models import (
     ModelInfo,
@@ -101,7 +100,6 @@ __all__ = [
     "TrainingDivergedError",
     "UnknownNameError",
     "Weights",
-    "WorkerTimeoutError",
     "__version__",
     "build",
     "describe_datasets",

@@ -1,88 +1,81 @@
-"""Training under a ``tf.distribute`` strategy: making one, which worker writes, what is in scope.
+"""Training under a ``tf.distribute`` strategy: making one, and checking what is in its scope.
 
-The Trainer hands these helpers the strategy it was given. Under a strategy the batch
-size stays the global batch: Keras splits each batch among the replicas, and the
-data pipelines shard by example (:mod:`mnistkit.streams`), so every replica sees
-its own share. Every worker runs the same program; only the chief's files are kept.
+``tf.distribute`` strategies belong to Keras's TensorFlow backend: ``MirroredStrategy``
+trains on the GPUs of one machine (:func:`check_backend` refuses a strategy on another
+backend). The Trainer hands these helpers the strategy it was given. Under a strategy
+the batch size stays the global batch: Keras splits each batch among the replicas, and
+the data pipelines shard by example (:mod:`mnistkit.streams`), so every replica sees
+its own share.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-from mnistkit._cluster import WORKER_TIMEOUT, Cluster, read_tf_config, wait_for_workers
 from mnistkit.errors import InvalidArgumentError
-from mnistkit.layers import dropout_layers
 
 __all__ = [
     "STRATEGIES",
-    "WORKER_TIMEOUT",
-    "Cluster",
+    "check_backend",
     "check_scope",
     "chief_path",
     "is_chief",
     "make_strategy",
-    "read_tf_config",
     "shared_seed",
-    "wait_for_workers",
 ]
 
 #: The strategies the command line offers, by name.
-STRATEGIES = ("mirrored", "multiworker")
+STRATEGIES = ("mirrored",)
 
 
-def make_strategy(
-    name: str,
-    *,
-    timeout: float = WORKER_TIMEOUT,
-    report: Callable[[str], None] | None = None,
-) -> tf.distribute.Strategy:
+def check_backend() -> None:
+    """Raise unless Keras runs on TensorFlow, the backend of ``tf.distribute`` strategies.
+
+    Raises:
+        InvalidArgumentError: On another Keras backend, naming it and what to do instead.
+
+    Example:
+        >>> check_backend()  # on the TensorFlow backend, nothing to say
+    """
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise InvalidArgumentError(
+            "tf.distribute strategies need the TensorFlow backend; this is Keras's "
+            f"{backend!r} backend. Set KERAS_BACKEND=tensorflow, or train without a "
+            "strategy (on JAX, `keras.distribution` spreads a model over devices)."
+        )
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
     """Return the strategy the command line names.
 
     ``"mirrored"`` mirrors the model on every GPU of this machine (or on its CPU when
-    it has none); ``"multiworker"`` on every GPU of every machine that the
-    ``TF_CONFIG`` environment variable lists, as TensorFlow defines it. Create it
-    before anything else runs TensorFlow operations: the multi-worker strategy
-    configures the runtime's collective operations, which must happen first.
-
-    The multi-worker strategy waits for every worker of the cluster; TensorFlow would
-    wait for ever, deaf to Ctrl-C. So each worker first listens on its own address and
-    waits, in Python, until it reaches every other one (see :func:`wait_for_workers`).
+    it has none).
 
     Args:
         name: One of :data:`STRATEGIES`.
-        timeout: Seconds to wait for the other workers to come up.
-        report: Called with a line saying which workers are awaited, when that changes
-            and every half minute; ``None`` says nothing.
 
     Returns:
         The ``tf.distribute.Strategy``.
 
     Raises:
-        InvalidArgumentError: If ``name`` is unknown, or ``"multiworker"`` finds
-            ``TF_CONFIG`` unset or not a valid cluster description (a task that is not
-            in the cluster, an address without a port...).
-        WorkerTimeoutError: If a worker does not come up within ``timeout`` seconds.
-        KeyboardInterrupt: On Ctrl-C while waiting.
+        InvalidArgumentError: If ``name`` is unknown, or Keras runs on another backend
+            than TensorFlow (:func:`check_backend`).
     """
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name != "multiworker":
+    if name not in STRATEGIES:
         raise InvalidArgumentError(
             f"Invalid value for argument `strategy`. Expected one of {', '.join(STRATEGIES)}. "
             f"Received: strategy={name!r}"
         )
-    cluster = read_tf_config(os.environ.get("TF_CONFIG", ""))
-    wait_for_workers(cluster, timeout=timeout, report=report)
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    check_backend()
+    return tf.distribute.MirroredStrategy()
 
 
 def is_chief(strategy: tf.distribute.Strategy | None) -> bool:
@@ -148,25 +141,33 @@ def check_scope(
     optimizer: Any = None,
     metrics: Sequence[Any] = (),
 ) -> None:
-    """Raise if the model, an optimizer or a metric was built outside ``strategy.scope()``.
+    """Raise if the strategy cannot train here, or a model, optimizer or metric is out of its scope.
 
     Variables made outside the scope are not mirrored: each replica would update a
     single copy, or Keras fails deep inside ``fit``.
 
     Args:
         strategy: The strategy to train under.
-        model: The model, with its :class:`~mnistkit.KeepProbDropout` variables.
+        model: The model; its variables include the state of its
+            :class:`~mnistkit.KeepProbDropout` layers.
         optimizer: An optimizer instance, or a name (nothing to check).
         metrics: Metric names or instances.
 
     Raises:
-        InvalidArgumentError: Naming what was built outside and how to build it inside.
+        InvalidArgumentError: If Keras runs on another backend than TensorFlow
+            (:func:`check_backend`), if ``strategy`` is a
+            ``MultiWorkerMirroredStrategy``, which Keras 3 does not support, or naming
+            what was built outside the scope and how to build it inside.
     """
+    check_backend()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise InvalidArgumentError(
+            "MultiWorkerMirroredStrategy is not supported: Keras 3 does not train under it "
+            "(keras-team/keras#20585). Use tf.distribute.MirroredStrategy for the GPUs of "
+            "one machine; across machines, keras.distribution on the JAX backend."
+        )
     where = f"the scope of the {type(strategy).__name__} it is trained under"
-    variables = list(model.variables)
-    for layer in dropout_layers(model):
-        variables.extend([layer.keep_prob, layer.draws, layer.sampling, layer.samples_drawn])
-    if not _created_in_scope(strategy, variables):
+    if not _created_in_scope(strategy, model.variables):
         raise InvalidArgumentError(
             f"The model {model.name!r} was built outside {where}, so its variables are not "
             "mirrored. Build it inside `with strategy.scope():`, or pass the name of a "

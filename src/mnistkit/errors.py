@@ -20,7 +20,6 @@ __all__ = [
     "StorageError",
     "TrainingDivergedError",
     "UnknownNameError",
-    "WorkerTimeoutError",
 ]
 
 
@@ -98,7 +97,3 @@ class MissingDependencyError(MnistkitError, ModuleNotFoundError):
 
 class ExportError(MnistkitError, RuntimeError):
     """A converter failed, or an exported model disagrees with the model it came from."""
-
-
-class WorkerTimeoutError(MnistkitError, TimeoutError):
-    """A worker of a multi-worker cluster did not come up within the time allowed."""

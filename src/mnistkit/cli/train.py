@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from mnistkit._cluster import WORKER_TIMEOUT, read_tf_config
 from mnistkit._files import restate
 from mnistkit._signals import Terminated
 from mnistkit.cli._models import load_data
@@ -37,7 +34,7 @@ from mnistkit.errors import DataFormatError, InvalidArgumentError, StorageError
 from mnistkit.models import MODELS, model_recipes
 from mnistkit.quiet import quiet_tensorflow
 from mnistkit.recipes import OPTIMIZERS, OVERRIDABLE, PRECISIONS, Recipe, resolve_recipe
-from mnistkit.run_folder import CHECKPOINT_DIR, RUN_FILE, read_run
+from mnistkit.run_folder import RUN_FILE
 from mnistkit.runs import Run
 from mnistkit.validation import (
     check_bool,
@@ -196,18 +193,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     run_folder.add_argument(
         "--strategy",
-        choices=("mirrored", "multiworker"),
-        help="train on several devices: mirrored, on every GPU of this machine; "
-        "multiworker, on the machines that the TF_CONFIG environment variable lists, each "
-        "running the same command with an --output folder they all reach. --batch-size "
-        "stays the global batch, split among the devices",
-    )
-    run_folder.add_argument(
-        "--worker-timeout",
-        type=option_type(float, check_positive_float, "worker_timeout"),
-        metavar="SECONDS",
-        help=f"with --strategy multiworker, how long to wait for the other workers to come "
-        f"up (default: {WORKER_TIMEOUT:g}); the wait says whom it waits for",
+        choices=("mirrored",),
+        help="train on several devices: mirrored, on every GPU of this machine (TensorFlow "
+        "backend). --batch-size stays the global batch, split among the devices",
     )
 
 
@@ -224,10 +212,6 @@ def run(args: argparse.Namespace) -> int:
     """Train the model and write its run folder."""
     if args.resume and args.output is None:
         usage_error(args, "argument --resume: needs --output DIR, the folder of the run")
-    if args.strategy == "multiworker" and args.output is None:
-        usage_error(args, "argument --strategy: multiworker needs --output DIR, on every worker")
-    if args.worker_timeout is not None and args.strategy != "multiworker":
-        usage_error(args, "argument --worker-timeout: only with --strategy multiworker")
     recipes = model_recipes(args.model)  # a plugin that fails to load fails here, at once
     if args.recipe is not None and args.recipe not in recipes:
         known = join(sorted(recipes)) or "none"
@@ -235,18 +219,9 @@ def run(args: argparse.Namespace) -> int:
                     f"{args.recipe!r}; its recipes: {known}")  # fmt: skip
     strategy = _make_strategy(args)
     quiet_tensorflow(debug=args.debug)
-    chief = strategy is None or bool(strategy.extended.should_checkpoint)
     with contextlib.ExitStack() as stack:
-        if chief:
-            the_run = _open_run(args, recipes)
-            checkpoint_dir = the_run.checkpoint_dir
-        else:  # every worker trains; only the chief writes the run folder
-            scratch = Path(
-                stack.enter_context(tempfile.TemporaryDirectory(prefix="mnistkit-worker-"))
-            )
-            the_run = Run.start(args.model, settings=_worker_settings(args, recipes),
-                                command="", output=scratch / "run")  # fmt: skip
-            checkpoint_dir = Path(args.output) / CHECKPOINT_DIR
+        the_run = _open_run(args, recipes)
+        checkpoint_dir = the_run.checkpoint_dir
         stack.callback(the_run.close)
         resume_command = _command_line(args, the_run.folder, resume=True)
         try:
@@ -315,13 +290,6 @@ def _fresh_settings(args: argparse.Namespace, recipes: Any) -> dict[str, Any]:
         "log_every": args.log_every,
         "strategy": args.strategy,
     }
-
-
-def _worker_settings(args: argparse.Namespace, recipes: Any) -> dict[str, Any]:
-    if args.resume:
-        settings: dict[str, Any] = read_run(args.output)["settings"]
-        return settings
-    return _fresh_settings(args, recipes)
 
 
 def _given(args: argparse.Namespace) -> dict[str, Any]:
@@ -417,27 +385,16 @@ def _tensorboard(args: argparse.Namespace, the_run: Run) -> list[Any]:
 
 
 def _make_strategy(args: argparse.Namespace) -> Any:
-    """Return the ``tf.distribute`` strategy that --strategy names, or ``None``.
-
-    Made before TensorFlow runs anything: the multi-worker strategy sets up the
-    runtime's collective operations, which must come first.
-    """
+    """Return the ``tf.distribute`` strategy that --strategy names, or ``None``."""
     if args.strategy is None:
         return None
-    timeout = WORKER_TIMEOUT if args.worker_timeout is None else args.worker_timeout
     try:
-        if args.strategy == "multiworker":  # before TensorFlow loads, to say it at once
-            read_tf_config(os.environ.get("TF_CONFIG", ""))
         quiet_tensorflow(debug=args.debug)
         from mnistkit.distribute import make_strategy
 
-        return make_strategy(args.strategy, timeout=timeout, report=_say)
+        return make_strategy(args.strategy)
     except InvalidArgumentError as error:
         usage_error(args, f"argument --strategy: {error}")
-
-
-def _say(line: str) -> None:
-    print(f"{PROG}: {line}", file=sys.stderr, flush=True)
 
 
 def _command_line(args: argparse.Namespace, folder: Path | None, *, resume: bool) -> str:
