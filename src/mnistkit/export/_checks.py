@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mnistkit.errors import InvalidArgumentError
+from mnistkit.validation import invalid
 
 if TYPE_CHECKING:
     import keras
@@ -42,10 +43,7 @@ def resolve_model(model: Any) -> keras.Model:
 
 def check_choices(format: str, quantize: str | None, calibration: Any, version: int | None) -> None:
     if format not in FORMATS:
-        raise InvalidArgumentError(
-            f"Invalid value for argument `format`. Expected one of {', '.join(FORMATS)}. "
-            f"Received: format={format!r}"
-        )
+        raise invalid("format", f"one of {', '.join(FORMATS)}", format)
     if quantize not in (None, "int8") or (quantize and format != "tflite"):
         raise InvalidArgumentError(
             "Invalid value for argument `quantize`. Expected None, or 'int8' with "
@@ -105,11 +103,7 @@ def check_images(images: Any) -> np.ndarray:
 def version_folder(folder: Path, version: int | None) -> Path:
     """Return ``folder/version``, or the next free version folder for ``None``."""
     if version is None:
-        taken = (
-            [int(child.name) for child in folder.iterdir() if child.name.isdigit()]
-            if (folder.is_dir())
-            else []
-        )
+        taken = [int(child.name) for child in folder.glob("*") if child.name.isdigit()]
         version = max(taken, default=0) + 1
     final = folder / str(version)
     if final.exists():
