@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mnistkit.datasets import load_dataset
 from mnistkit.errors import InvalidArgumentError
 from mnistkit.validation import invalid
 
@@ -117,8 +118,6 @@ def version_folder(folder: Path, version: int | None) -> Path:
 def test_arrays(test_data: Any) -> tuple[np.ndarray, np.ndarray]:
     """Return ``test_data`` as float images (N, 28, 28, 1) and integer labels (N,)."""
     if test_data is None:
-        from mnistkit.datasets import load_dataset
-
         test_data = load_dataset("mnist").test
     if hasattr(test_data, "images") and hasattr(test_data, "labels"):
         images, labels = np.asarray(test_data.images), np.asarray(test_data.labels)
