@@ -87,8 +87,10 @@ def atomic_folder(path: Path) -> Iterator[Path]:
     """Yield a new temporary folder beside ``path``; rename it to ``path`` if the block succeeds.
 
     ``path`` must not exist yet. On any exception, the temporary folder and all that was
-    written into it are removed, and ``path`` is not created.
+    written into it are removed, and ``path`` is not created; nor is its parent folder,
+    if this made it and it is left empty.
     """
+    made_parent = not path.parent.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     temporary.chmod(0o777 & ~_umask())  # mkdtemp makes it private; give it the usual mode
@@ -97,6 +99,9 @@ def atomic_folder(path: Path) -> Iterator[Path]:
         os.rename(temporary, path)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+        if made_parent and not path.exists():
+            with contextlib.suppress(OSError):  # not empty: leave it
+                path.parent.rmdir()
 
 
 def _umask() -> int:

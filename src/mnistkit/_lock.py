@@ -92,9 +92,7 @@ def _lock_holder(lock: Path) -> dict[str, Any] | None:
 def _stale(holder: dict[str, Any], host: str) -> bool:
     """Whether the holder's process is gone (it ran on this host, and no longer does)."""
     pid = holder.get("pid")
-    if holder.get("host") != host or not isinstance(pid, int) or pid <= 0:
-        return False
-    if pid == os.getpid():
+    if holder.get("host") != host or not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
         return False
     try:
         os.kill(pid, 0)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -22,9 +22,6 @@ from mnistkit.mnist_files import IDX_FILES, has_idx_files, read_idx_folder, read
 from mnistkit.registry import Entry, Registry
 from mnistkit.splits import Datasets, Split, scale_pixels, sha256_of
 from mnistkit.validation import check_bool, check_seed
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "DATASETS",

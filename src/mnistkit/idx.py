@@ -186,11 +186,9 @@ class _Prefixed(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         target = memoryview(buffer).cast("B")
         if self.head:
-            count = min(len(self.head), len(target))
-            target[:count] = self.head[:count]
-            self.head = self.head[count:]
-            return count
-        chunk = self.rest.read(len(target))
+            chunk, self.head = self.head[: len(target)], self.head[len(target) :]
+        else:
+            chunk = self.rest.read(len(target))
         target[: len(chunk)] = chunk
         return len(chunk)
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from mnistkit._files import atomic_path
 from mnistkit.errors import InvalidArgumentError
+from mnistkit.validation import invalid
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -245,10 +246,7 @@ def plot_misclassified(
             f"{'' if confidence is None else f', {len(confidence)}'}."
         )
     if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-        raise InvalidArgumentError(
-            f"Invalid value for argument `limit`. Expected a positive integer. "
-            f"Received: limit={limit!r}"
-        )
+        raise invalid("limit", "a positive integer", limit)
     wrong = np.flatnonzero(true != predicted)
     if confidence is not None:
         wrong = wrong[np.argsort(-np.asarray(confidence)[wrong], kind="stable")]

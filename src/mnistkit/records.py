@@ -196,9 +196,7 @@ def plain(value: Any) -> Any:
 
 def _cell(value: Any) -> Any:
     value = plain(value)
-    if isinstance(value, float):
-        return repr(value)
-    return value
+    return repr(value) if isinstance(value, float) else value
 
 
 def _number(text: str | None) -> Any:

@@ -373,7 +373,6 @@ class Run:
                 "test_examples": data.test.num_examples,
             },
             "recipe_name": recipe.get("name") or "custom",
-            "steps": metadata["steps"],
             "epochs": recipe.get("epochs"),
             "log_every": self.settings.get("log_every"),
             "test_accuracy": result["accuracy"],

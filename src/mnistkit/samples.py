@@ -14,14 +14,15 @@ The pictures are made by ``tools/make_samples.py`` in mnistkit's source tree.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.resources
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from mnistkit._files import write_bytes_atomically
-from mnistkit.errors import DataNotFoundError, InvalidArgumentError
+from mnistkit.errors import DataNotFoundError
+from mnistkit.validation import invalid
 
 __all__ = ["STYLES", "Sample", "sample_images", "write_samples"]
 
@@ -30,7 +31,7 @@ STYLES = ("mnist", "photo")
 _MANIFEST = "samples.json"
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Sample:
     """One sample picture of a digit.
 
@@ -71,7 +72,8 @@ def sample_images(style: str | None = None) -> list[Sample]:
         >>> [sample.path.name for sample in sample_images("photo")][:3]
         ['0-photo.png', '1-photo.png', '2-photo.png']
     """
-    _check_style(style)
+    if style is not None and style not in STYLES:
+        raise invalid("style", "one of 'mnist', 'photo' or None", style)
     folder = importlib.resources.files("mnistkit") / "data" / "samples"
     try:
         records = json.loads((folder / _MANIFEST).read_text(encoding="utf-8"))["samples"]
@@ -117,17 +119,6 @@ def write_samples(folder: str | os.PathLike[str], *, style: str | None = None) -
     samples = sample_images(style)
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)
-    copies = []
     for sample in samples:
-        path = target / sample.path.name
-        write_bytes_atomically(path, sample.path.read_bytes())
-        copies.append(Sample(path, sample.label, sample.style, sample.test_index))
-    return copies
-
-
-def _check_style(style: str | None) -> None:
-    if style is not None and style not in STYLES:
-        raise InvalidArgumentError(
-            "Invalid value for argument `style`. Expected one of 'mnist', 'photo' or None. "
-            f"Received: style={style!r}"
-        )
+        write_bytes_atomically(target / sample.path.name, sample.path.read_bytes())
+    return [dataclasses.replace(sample, path=target / sample.path.name) for sample in samples]

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mnistkit.errors import InvalidArgumentError
-from mnistkit.mnist_files import NUM_CLASSES, check_images, check_labels
-from mnistkit.validation import check_bool, check_seed
+from mnistkit.mnist_files import NUM_CLASSES, check_mnist_arrays
+from mnistkit.validation import _is_int, check_bool, check_positive_int, check_seed, invalid
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -135,28 +135,19 @@ class Split:
             >>> sorted(split.next_batch(5)[1].tolist())
             [0, 1, 2, 3, 4]
         """
-        if (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, (int, np.integer))
-            or not 0 < batch_size <= len(self)
-        ):
-            raise InvalidArgumentError(
-                "Invalid value for argument `batch_size`. Expected an integer in "
-                f"[1, {len(self)}]. Received: batch_size={batch_size!r}"
-            )
+        if not _is_int(batch_size) or not 0 < batch_size <= len(self):
+            raise invalid("batch_size", f"an integer in [1, {len(self)}]", batch_size)
         start = self._index_in_epoch
         if self._epochs_completed == 0 and start == 0 and shuffle:
             self._order = self._rng.permutation(len(self))
-        if start + batch_size <= len(self):
-            self._index_in_epoch = start + batch_size
-            picked = self._order[start : start + batch_size]
-        else:
-            rest = self._order[start:]
+        picked = self._order[start : start + batch_size]
+        self._index_in_epoch = start + batch_size
+        if self._index_in_epoch > len(self):  # the rest of this epoch, the start of the next
             self._epochs_completed += 1
             if shuffle:
                 self._order = self._rng.permutation(len(self))
-            self._index_in_epoch = batch_size - len(rest)
-            picked = np.concatenate([rest, self._order[: self._index_in_epoch]])
+            self._index_in_epoch -= len(self)
+            picked = np.concatenate([picked, self._order[: self._index_in_epoch]])
         return self.images[picked], self._labels[picked]
 
     def as_dataset(
@@ -194,15 +185,7 @@ class Split:
         """
         import tensorflow as tf
 
-        if (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, (int, np.integer))
-            or batch_size <= 0
-        ):
-            raise InvalidArgumentError(
-                "Invalid value for argument `batch_size`. Expected a positive integer. "
-                f"Received: batch_size={batch_size!r}"
-            )
+        batch_size = check_positive_int(batch_size, "batch_size")
         dataset = tf.data.Dataset.from_tensor_slices((self.images, self._labels))
         if shuffle:
             dataset = dataset.shuffle(max(len(self), 1), seed=seed, reshuffle_each_iteration=True)
@@ -289,19 +272,9 @@ class Datasets:
         """
         check_bool(one_hot, "one_hot")
         check_bool(flatten, "flatten")
-        check_images(x_train, "x_train", source)
-        check_images(x_test, "x_test", source)
-        check_labels(y_train, len(x_train), "y_train", source)
-        check_labels(y_test, len(x_test), "y_test", source)
-        if (
-            isinstance(validation_size, bool)
-            or not isinstance(validation_size, (int, np.integer))
-            or not 0 <= validation_size <= len(x_train)
-        ):
-            raise InvalidArgumentError(
-                "Invalid value for argument `validation_size`. Expected an integer in "
-                f"[0, {len(x_train)}]. Received: validation_size={validation_size!r}"
-            )
+        check_mnist_arrays((x_train, y_train, x_test, y_test), source)
+        if not _is_int(validation_size) or not 0 <= validation_size <= len(x_train):
+            raise invalid("validation_size", f"an integer in [0, {len(x_train)}]", validation_size)
         seeds: list[int | None] = [None, None, None]
         if seed is not None:
             seeds = [int(s) for s in np.random.SeedSequence(check_seed(seed)).generate_state(3)]

@@ -146,11 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt as interrupt:
             if debug:
                 traceback.print_exc()
-            if isinstance(interrupt, Terminated):
-                print(f"{PROG}: terminated", file=sys.stderr)
-                return EXIT_TERMINATED
-            print(f"{PROG}: interrupted", file=sys.stderr)
-            return EXIT_INTERRUPTED
+            terminated = isinstance(interrupt, Terminated)
+            print(f"{PROG}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
         except (MnistkitError, OSError) as error:
             if debug:
                 traceback.print_exc()

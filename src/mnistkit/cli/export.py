@@ -13,10 +13,9 @@ from typing import Any
 from mnistkit.cli._models import add_model_argument, load_models, resolve_model
 from mnistkit.cli._parser import EXIT_OK, add_command, option_type, usage_error
 from mnistkit.cli.listing import print_json
+from mnistkit.export import FORMATS
 from mnistkit.validation import check_positive_int
 
-#: The formats, as :data:`mnistkit.export.FORMATS` lists them (that module loads TensorFlow).
-FORMATS = ("saved_model", "tflite", "onnx")
 _SUFFIXES = {".tflite": "tflite", ".onnx": "onnx"}
 
 _EPILOG = """\

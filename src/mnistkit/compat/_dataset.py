@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from mnistkit.errors import InvalidArgumentError, InvalidTypeError
+from mnistkit.validation import invalid
 
-__all__ = ["CLASSES", "FAKE_EXAMPLES", "FAKE_PIXELS", "DataSet", "image_dtype"]
+__all__ = ["CLASSES", "FAKE_EXAMPLES", "FAKE_PIXELS", "DataSet", "image_dtype", "integer", "not_a"]
 
 #: Examples in each of the fake data sets that ``fake_data=True`` serves.
 FAKE_EXAMPLES = 10000
@@ -165,20 +166,18 @@ class DataSet:
         start = self._index_in_epoch
         if self._epochs_completed == 0 and start == 0 and shuffle:
             self._reorder()
-        if start + batch_size > self._num_examples:
-            self._epochs_completed += 1
-            images_rest, labels_rest = self._images[start:], self._labels[start:]
-            if shuffle:
-                self._reorder()
-            self._index_in_epoch = batch_size - (self._num_examples - start)
-            end = self._index_in_epoch
-            return (
-                np.concatenate((images_rest, self._images[:end]), axis=0),
-                np.concatenate((labels_rest, self._labels[:end]), axis=0),
-            )
-        self._index_in_epoch += batch_size
-        end = self._index_in_epoch
-        return self._images[start:end], self._labels[start:end]
+        images, labels = self._images[start:], self._labels[start:]
+        if start + batch_size <= self._num_examples:
+            self._index_in_epoch += batch_size
+            return images[:batch_size], labels[:batch_size]
+        self._epochs_completed += 1
+        if shuffle:
+            self._reorder()
+        end = self._index_in_epoch = batch_size - (self._num_examples - start)
+        return (
+            np.concatenate((images, self._images[:end])),
+            np.concatenate((labels, self._labels[:end])),
+        )
 
     def _reorder(self) -> None:
         # TensorFlow 1 shuffled numpy.arange with the legacy generator: the same stream.
@@ -191,9 +190,7 @@ class DataSet:
         images = np.ones((batch_size, FAKE_PIXELS), dtype=self._dtype)
         if not self.one_hot:
             return images, np.zeros(batch_size, dtype=np.uint8)
-        labels = np.zeros((batch_size, CLASSES))
-        labels[:, 0] = 1.0
-        return images, labels
+        return images, np.eye(CLASSES)[np.zeros(batch_size, dtype=np.intp)]
 
 
 def image_dtype(dtype: Any) -> np.dtype[Any]:
@@ -206,21 +203,23 @@ def image_dtype(dtype: Any) -> np.dtype[Any]:
     for allowed in (np.dtype(np.uint8), np.dtype(np.float32)):
         if found == allowed:
             return allowed
-    raise InvalidTypeError(
-        "Invalid value for argument `dtype`. Expected uint8 or float32, as a NumPy or "
-        f"TensorFlow type. Received: dtype={dtype!r}"
-    )
+    raise not_a("dtype", "uint8 or float32, as a NumPy or TensorFlow type", dtype)
+
+
+def not_a(name: str, expected: str, value: Any) -> InvalidTypeError:
+    """The error for an argument of a type not accepted, in :func:`invalid`'s words."""
+    return InvalidTypeError(str(invalid(name, expected, value)))
+
+
+def integer(value: Any, name: str, expected: str = "an integer") -> int:
+    """Return ``value`` as an ``int`` if it is an integer (NumPy's too, not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise not_a(name, expected, value)
+    return int(value)
 
 
 def truncated_seed(seed: int | None) -> int | None:
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise InvalidTypeError(
-            "Invalid value for argument `seed`. Expected an integer or None. "
-            f"Received: seed={seed!r}"
-        )
-    return int(seed) % _MAXINT32
+    return None if seed is None else integer(seed, "seed", "an integer or None") % _MAXINT32
 
 
 def count_examples(images: np.ndarray, labels: np.ndarray) -> int:
@@ -242,15 +241,8 @@ def flattened(images: np.ndarray) -> np.ndarray:
 
 
 def checked_batch_size(batch_size: int, limit: int | None) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-        raise InvalidTypeError(
-            "Invalid value for argument `batch_size`. Expected an integer. "
-            f"Received: batch_size={batch_size!r}"
-        )
-    if batch_size < 0 or (limit is not None and batch_size > limit):
+    size = integer(batch_size, "batch_size")
+    if size < 0 or (limit is not None and size > limit):
         upper = "" if limit is None else f", at most {limit}"
-        raise InvalidArgumentError(
-            f"Invalid value for argument `batch_size`. Expected an integer from 0{upper}. "
-            f"Received: batch_size={batch_size!r}"
-        )
-    return int(batch_size)
+        raise invalid("batch_size", f"an integer from 0{upper}", batch_size)
+    return size

@@ -29,15 +29,11 @@ from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
-from mnistkit.compat._dataset import CLASSES, DataSet, image_dtype
+from mnistkit.compat._dataset import CLASSES, DataSet, image_dtype, integer, not_a
 from mnistkit.datasets import IDX_FILES, has_idx_files, load_data, read_idx_folder
-from mnistkit.errors import (
-    DataFormatError,
-    DataNotFoundError,
-    InvalidArgumentError,
-    InvalidTypeError,
-)
+from mnistkit.errors import DataFormatError, DataNotFoundError, InvalidArgumentError
 from mnistkit.idx import read_idx
+from mnistkit.validation import invalid
 
 __all__ = [
     "DEFAULT_SOURCE_URL",
@@ -141,17 +137,10 @@ def read_data_sets(
     options: dict[str, Any] = {"one_hot": one_hot, "dtype": dtype, "seed": seed}
     if fake_data:
         return Datasets(*(DataSet([], [], fake_data=True, **options) for _ in range(3)))
-    if isinstance(validation_size, bool) or not isinstance(validation_size, (int, np.integer)):
-        raise InvalidTypeError(
-            "Invalid value for argument `validation_size`. Expected an integer. "
-            f"Received: validation_size={validation_size!r}"
-        )
+    integer(validation_size, "validation_size")
     x_train, y_train, x_test, y_test = _read_arrays(train_dir, source_url or DEFAULT_SOURCE_URL)
     if not 0 <= validation_size <= len(x_train):
-        raise InvalidArgumentError(
-            "Invalid value for argument `validation_size`. Expected an integer in "
-            f"[0, {len(x_train)}]. Received: validation_size={validation_size!r}"
-        )
+        raise invalid("validation_size", f"an integer in [0, {len(x_train)}]", validation_size)
 
     def split(images: np.ndarray, labels: np.ndarray) -> DataSet:
         labels = labels.astype(np.uint8)
@@ -268,16 +257,8 @@ def dense_to_one_hot(labels_dense: np.ndarray | Sequence[int], num_classes: int)
                [1., 0., 0.]])
     """
     labels = np.asarray(labels_dense)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
-        raise InvalidTypeError(
-            "Invalid value for argument `num_classes`. Expected a positive integer. "
-            f"Received: num_classes={num_classes!r}"
-        )
-    if num_classes <= 0:
-        raise InvalidArgumentError(
-            "Invalid value for argument `num_classes`. Expected a positive integer. "
-            f"Received: num_classes={num_classes!r}"
-        )
+    if integer(num_classes, "num_classes", "a positive integer") <= 0:
+        raise invalid("num_classes", "a positive integer", num_classes)
     if labels.size and (
         not np.issubdtype(labels.dtype, np.integer)
         or labels.min() < 0
@@ -297,15 +278,9 @@ def _read_arrays(
     train_dir: str | os.PathLike[str], source_url: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     if not isinstance(train_dir, (str, os.PathLike)):
-        raise InvalidTypeError(
-            "Invalid value for argument `train_dir`. Expected a folder path. "
-            f"Received: train_dir={train_dir!r}"
-        )
+        raise not_a("train_dir", "a folder path", train_dir)
     if not isinstance(source_url, str):
-        raise InvalidTypeError(
-            "Invalid value for argument `source_url`. Expected a URL string. "
-            f"Received: source_url={source_url!r}"
-        )
+        raise not_a("source_url", "a URL string", source_url)
     folder = Path(train_dir)
     if folder.exists() and not folder.is_dir():
         raise InvalidArgumentError(
@@ -330,9 +305,7 @@ def _read_arrays(
 
 
 def _is_mnist_address(url: str) -> bool:
-    address = url.strip().lower()
-    for scheme in ("https://", "http://"):
-        address = address.removeprefix(scheme)
+    address = url.strip().lower().removeprefix("https://").removeprefix("http://")
     return address.rstrip("/") in _MNIST_ADDRESSES
 
 

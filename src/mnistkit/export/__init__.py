@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ import numpy as np
 
 from mnistkit._extras import require
 from mnistkit._files import atomic_folder, atomic_path
+from mnistkit.datasets import load_dataset
 from mnistkit.errors import ExportError, MnistkitError
 from mnistkit.export._checks import (
     FORMATS,
@@ -203,8 +203,10 @@ def export_model(
     keras_model = resolve_model(model)
     check_choices(format, quantize, calibration, version)
     destination = check_path(Path(path), format)
-    if format == "tflite" and quantize == "int8":
-        calibration = check_images(calibration) if calibration is not None else _mnist_train()
+    if quantize and calibration is None:
+        calibration = load_dataset("mnist").train.images[:CALIBRATION_IMAGES]
+    elif quantize:
+        calibration = check_images(calibration)
     if verify or quantize:
         _require_runtime(format)
     test_set = test_arrays(test_data) if verify else None
@@ -212,16 +214,14 @@ def export_model(
     with _converting(format, quantize, keras_model.name):
         if format == "saved_model":
             final = version_folder(destination, version)
-            with _created_parent(destination), atomic_folder(final) as staging:
+            with atomic_folder(final) as staging:
                 write_saved_model(probabilities, staging)
                 return _finish(final, staging, format, quantize, probabilities, test_set)
         with atomic_path(destination) as staging:
             if format == "onnx":
                 write_onnx(probabilities, staging)
             else:
-                with tempfile.TemporaryDirectory() as scratch:
-                    write_saved_model(probabilities, Path(scratch))
-                    write_tflite(Path(scratch), staging, calibration=calibration)
+                write_tflite(probabilities, staging, calibration=calibration)
             return _finish(destination, staging, format, quantize, probabilities, test_set)
 
 
@@ -235,15 +235,9 @@ def _finish(
 ) -> ExportReport:
     """Load the staged export with its runtime, check it, and describe it."""
     exported = load_export(staging) if test_arrays is not None or quantize else None
-    report = ExportReport(
-        format=format,
-        quantize=quantize,
-        path=final,
-        size_bytes=_size(staging),
-        input_dtype=exported.input_dtype if exported else "float32",
-        input_quantization=exported.input_quantization if exported else None,
-        output_quantization=exported.output_quantization if exported else None,
-    )
+    contract = ("input_dtype", "input_quantization", "output_quantization")
+    given = {key: getattr(exported, key) for key in contract} if exported else {}
+    report = ExportReport(format, quantize, final, _size(staging), **given)
     if test_arrays is None or exported is None:
         return report
     images, labels = test_arrays
@@ -298,35 +292,13 @@ def _converting(format: str, quantize: str | None, name: str) -> Iterator[None]:
         ) from error
 
 
-@contextlib.contextmanager
-def _created_parent(folder: Path) -> Iterator[None]:
-    """Remove ``folder`` again if it is created here and the block fails, leaving it empty."""
-    existed = folder.exists()
-    try:
-        yield
-    except BaseException:
-        if not existed:
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
-
-
 def _size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
     return sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
 
 
-def _mnist_train() -> np.ndarray:
-    from mnistkit.datasets import load_dataset
-
-    images: np.ndarray = load_dataset("mnist").train.images[:CALIBRATION_IMAGES]
-    return images
-
-
 def _keras_probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    batches = [
-        np.asarray(model(images[start : start + 500], training=False))
-        for start in range(0, len(images), 500)
-    ]
-    return np.concatenate(batches)
+    return np.concatenate(
+        [np.asarray(model(images[i : i + 500], training=False)) for i in range(0, len(images), 500)]
+    )

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mnistkit.datasets import load_dataset
 from mnistkit.errors import InvalidArgumentError
+from mnistkit.validation import invalid
 
 if TYPE_CHECKING:
     import keras
@@ -42,10 +44,7 @@ def resolve_model(model: Any) -> keras.Model:
 
 def check_choices(format: str, quantize: str | None, calibration: Any, version: int | None) -> None:
     if format not in FORMATS:
-        raise InvalidArgumentError(
-            f"Invalid value for argument `format`. Expected one of {', '.join(FORMATS)}. "
-            f"Received: format={format!r}"
-        )
+        raise invalid("format", f"one of {', '.join(FORMATS)}", format)
     if quantize not in (None, "int8") or (quantize and format != "tflite"):
         raise InvalidArgumentError(
             "Invalid value for argument `quantize`. Expected None, or 'int8' with "
@@ -105,11 +104,7 @@ def check_images(images: Any) -> np.ndarray:
 def version_folder(folder: Path, version: int | None) -> Path:
     """Return ``folder/version``, or the next free version folder for ``None``."""
     if version is None:
-        taken = (
-            [int(child.name) for child in folder.iterdir() if child.name.isdigit()]
-            if (folder.is_dir())
-            else []
-        )
+        taken = [int(child.name) for child in folder.glob("*") if child.name.isdigit()]
         version = max(taken, default=0) + 1
     final = folder / str(version)
     if final.exists():
@@ -123,8 +118,6 @@ def version_folder(folder: Path, version: int | None) -> Path:
 def test_arrays(test_data: Any) -> tuple[np.ndarray, np.ndarray]:
     """Return ``test_data`` as float images (N, 28, 28, 1) and integer labels (N,)."""
     if test_data is None:
-        from mnistkit.datasets import load_dataset
-
         test_data = load_dataset("mnist").test
     if hasattr(test_data, "images") and hasattr(test_data, "labels"):
         images, labels = np.asarray(test_data.images), np.asarray(test_data.labels)

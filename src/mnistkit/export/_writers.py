@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,33 +73,34 @@ def write_saved_model(model: keras.Model, folder: Path) -> None:
         archive.write_out(str(folder), verbose=False)
 
 
-def write_tflite(saved_model: Path, path: Path, *, calibration: np.ndarray | None) -> None:
-    """Convert a SavedModel to a TFLite file: float32, or int8 throughout with ``calibration``.
+def write_tflite(model: keras.Model, path: Path, *, calibration: np.ndarray | None) -> None:
+    """Write ``model`` as a TFLite file: float32, or int8 throughout with ``calibration``.
 
-    With calibration images, every tensor is int8, the input and output included
-    (full-integer quantization, as integer-only accelerators need).
+    The model is converted from a SavedModel written aside. With calibration images,
+    every tensor is int8, the input and output included (full-integer quantization, as
+    integer-only accelerators need).
     """
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_saved_model(
-        str(saved_model), signature_keys=[SIGNATURE]
-    )
-    if calibration is not None:
-        images = calibration
+    with tempfile.TemporaryDirectory() as scratch:
+        write_saved_model(model, Path(scratch))
+        converter = tf.lite.TFLiteConverter.from_saved_model(scratch, signature_keys=[SIGNATURE])
+        if calibration is not None:
+            images = calibration
 
-        def representative() -> Iterator[dict[str, np.ndarray]]:
-            for image in images:
-                yield {INPUT_NAME: image[np.newaxis]}
+            def representative() -> Iterator[dict[str, np.ndarray]]:
+                for image in images:
+                    yield {INPUT_NAME: image[np.newaxis]}
 
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-    with _quiet(), warnings.catch_warnings():
-        # Calibration runs TensorFlow's own, deprecated, interpreter: not ours to change.
-        warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
-        payload = converter.convert()
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = representative
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+        with _quiet(), warnings.catch_warnings():
+            # Calibration runs TensorFlow's own, deprecated, interpreter: not ours to change.
+            warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated")
+            payload = converter.convert()
     path.write_bytes(payload)
 
 
