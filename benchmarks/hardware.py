@@ -23,7 +23,8 @@ FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 # Floating-point operations a cycle per core, by the widest unit in use.
 _FLOAT32_PER_CYCLE = {"avx512": 64, "avx2": 32, "sse": 8}
-_BFLOAT16_PER_CYCLE = {"amx": 1024, "avx512_bf16": 128}
+# By flag, the faster first: bfloat16_units lists them in this order.
+_BFLOAT16_PER_CYCLE = {"amx_bf16": 1024, "avx512_bf16": 128}
 
 
 def cpu() -> dict[str, Any]:
@@ -55,6 +56,16 @@ def cpu() -> dict[str, Any]:
     }
 
 
+def bfloat16_units(machine: dict[str, Any]) -> list[str]:
+    """Return the flags of ``machine`` (from :func:`cpu`) that compute bfloat16 natively.
+
+    Empty on a CPU with neither AVX512_BF16 nor AMX, or where ``ONEDNN_MAX_CPU_ISA``
+    limits oneDNN to AVX2: there bfloat16 is converted to and from float32, slower than
+    float32 alone.
+    """
+    return [flag for flag in _BFLOAT16_PER_CYCLE if flag in machine["flags"]]
+
+
 def peak_gflops(machine: dict[str, Any], precision: str) -> float | None:
     """Estimate the machine's peak, in GFLOP/s, for ``float32`` or ``mixed_bfloat16``.
 
@@ -63,12 +74,10 @@ def peak_gflops(machine: dict[str, Any], precision: str) -> float | None:
     """
     flags = set(machine["flags"])
     if precision == "mixed_bfloat16":
-        if "amx_bf16" in flags:
-            per_cycle = _BFLOAT16_PER_CYCLE["amx"]
-        elif "avx512_bf16" in flags:
-            per_cycle = _BFLOAT16_PER_CYCLE["avx512_bf16"]
-        else:
+        units = bfloat16_units(machine)
+        if not units:
             return None
+        per_cycle = _BFLOAT16_PER_CYCLE[units[0]]
     elif "avx512f" in flags:
         per_cycle = _FLOAT32_PER_CYCLE["avx512"]
     elif "avx2" in flags and "fma" in flags:

@@ -4,12 +4,14 @@ Each training measurement runs in a fresh process so that neither side inherits 
 other's compiled functions, caches or memory. The plain-Keras side is written the way a
 Keras user writes it: arrays from ``mnist.npz``, ``model.compile`` and ``model.fit``.
 Both sides are timed from building the model to the end of training, with the data
-already in memory.
+already in memory. The ``backend`` task times plain Keras on whichever Keras backend
+``KERAS_BACKEND`` names, after its warm-up steps.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
@@ -90,8 +92,11 @@ def train_mnistkit(
     return {**result, "precision": trainer.recipe.precision, "cpu_flags": hardware.cpu()["flags"]}
 
 
-def _step_timer(warm: int) -> Any:
-    """A Keras callback that times the steps after the first ``warm`` (tracing, caches)."""
+def _step_timer(warm: int, stop: int | None = None) -> Any:
+    """A Keras callback that times the steps after the first ``warm`` (tracing, caches).
+
+    With ``stop``, it ends training after that many steps in all.
+    """
     import keras
 
     class StepTimer(keras.callbacks.Callback):
@@ -106,6 +111,8 @@ def _step_timer(warm: int) -> Any:
             if self.done == warm:
                 self.started = time.perf_counter()
             self.ended = time.perf_counter()
+            if self.done == stop:
+                self.model.stop_training = True
 
         def rate(self, batch_size: int) -> float:
             assert self.started is not None
@@ -168,6 +175,53 @@ def keras_rate(steps: int) -> dict[str, Any]:
     return {
         "examples_per_second": round(rate, 1),
         "tutorial_seconds_estimate": round(20_000 * 50 / rate, 1),
+    }
+
+
+def backend_rate(batch_size: int, precision: str, steps: int, warmup: int) -> dict[str, Any]:
+    """Steady examples per second of plain Keras training the deep CNN on this backend.
+
+    The backend is the one ``KERAS_BACKEND`` names. The model is ``build("deep_cnn")``,
+    trained the way a Keras user trains it (Adam at 1e-4, ``model.fit`` on NumPy arrays);
+    the first ``warmup`` steps, which trace or compile the step, are left out of the rate.
+    The data is cut to whole batches: a short last batch has another shape, which would
+    trace or compile the step a second time inside the timed steps.
+    """
+    import keras
+    import numpy as np
+
+    from mnistkit import build
+
+    if precision != "float32":
+        keras.mixed_precision.set_global_policy(precision)
+    with np.load(NPZ) as data:
+        whole = (len(data["x_train"]) - 5000) // batch_size * batch_size
+        x_train = data["x_train"][5000 : 5000 + whole].astype("float32")[..., None] / 255.0
+        y_train = data["y_train"][5000 : 5000 + whole]
+    keras.utils.set_random_seed(0)
+    net = build("deep_cnn")
+    net.compile(
+        optimizer=keras.optimizers.Adam(1e-4),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    timer = _step_timer(warm=warmup, stop=warmup + steps)
+    started = time.perf_counter()
+    epochs = math.ceil((warmup + steps) * batch_size / whole)
+    net.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=[timer])
+    backend = keras.backend.backend()
+    return {
+        "backend": backend,
+        "version": importlib.import_module(backend).__version__,
+        "keras": keras.__version__,
+        "jit_compile": bool(net.jit_compile),
+        "precision": precision,
+        "batch_size": batch_size,
+        "steps": timer.done - warmup,
+        "warmup_steps": warmup,
+        "warmup_seconds": round(timer.started - started, 2) if timer.started else None,
+        "examples_per_second": round(timer.rate(batch_size), 1),
+        "cpus": len(os.sched_getaffinity(0)),
     }
 
 
@@ -267,9 +321,11 @@ def cli() -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "task", choices=["keras", "mnistkit", "load", "predict", "cli", "step", "keras-rate"]
+        "task",
+        choices=["keras", "mnistkit", "load", "predict", "cli", "step", "keras-rate", "backend"],
     )
     parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=20, help="untimed steps (backend)")
     parser.add_argument("--model", default="softmax")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=100)
@@ -299,6 +355,8 @@ def main() -> None:
         result = step_rate(options.model, options.batch_size, options.precision, options.steps)
     elif options.task == "keras-rate":
         result = keras_rate(options.steps)
+    elif options.task == "backend":
+        result = backend_rate(options.batch_size, options.precision, options.steps, options.warmup)
     elif options.task == "load":
         result = load()
     elif options.task == "predict":
