@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import keras
@@ -21,7 +20,7 @@ import tensorflow as tf
 
 from mnistkit import InvalidArgumentError, Trainer, build
 from mnistkit.cli import main
-from mnistkit.distribute import STRATEGIES, check_scope, chief_path
+from mnistkit.distribute import STRATEGIES, check_scope
 
 SCRIPT = Path(__file__).with_name("distributed_run.py")
 TIMEOUT = 120
@@ -145,19 +144,6 @@ def test_a_model_given_by_name_is_built_in_the_strategys_scope(one_cpu) -> None:
     check_scope(one_cpu, trainer.model)  # its KeepProbDropout variables included
     weight = trainer.model.weights[0]
     assert one_cpu.extended.variable_created_in_scope(weight.value)
-
-
-def test_only_the_chief_keeps_what_it_writes(tmp_path: Path) -> None:
-    other_worker = SimpleNamespace(extended=SimpleNamespace(should_checkpoint=False))
-    target = tmp_path / "checkpoints"
-    with chief_path(target, other_worker) as where:  # type: ignore[arg-type]
-        where.mkdir()
-        (where / "state.json").write_text("{}")
-    assert where != target
-    assert not where.exists()
-    assert not target.exists()
-    with chief_path(target, None) as where:
-        assert where == target
 
 
 # ---------------------------------------------------------------- command line

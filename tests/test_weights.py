@@ -32,8 +32,8 @@ from mnistkit import (
     with_recipes,
     with_weights,
 )
-from mnistkit.recipes import Recipe
 from mnistkit.layers import parameter_count, parameters
+from mnistkit.recipes import Recipe
 from mnistkit.weights import write_weights
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -206,7 +206,7 @@ class Checkpointer(keras.callbacks.Callback):
     ) -> None:
         super().__init__()
         self.directory = Path(directory)
-        existing = next((p for p in (self.directory, *self.directory.parents) if p.exists()))
+        existing = next(p for p in (self.directory, *self.directory.parents) if p.exists())
         if not existing.is_dir():
             raise invalid("checkpoint_dir", "a folder (or a path to one)", str(directory))
         self.set_model(model)

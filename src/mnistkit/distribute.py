@@ -10,10 +10,7 @@ its own share.
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -25,10 +22,7 @@ __all__ = [
     "STRATEGIES",
     "check_backend",
     "check_scope",
-    "chief_path",
-    "is_chief",
     "make_strategy",
-    "shared_seed",
 ]
 
 #: The strategies the command line offers, by name.
@@ -76,62 +70,6 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         )
     check_backend()
     return tf.distribute.MirroredStrategy()
-
-
-def is_chief(strategy: tf.distribute.Strategy | None) -> bool:
-    """Return whether this worker keeps what it writes (always so without a strategy).
-
-    Args:
-        strategy: The strategy trained under, or ``None``.
-
-    Returns:
-        ``True`` on the chief of a multi-worker cluster, on a single machine, and
-        without a strategy.
-    """
-    return strategy is None or bool(strategy.extended.should_checkpoint)
-
-
-@contextlib.contextmanager
-def chief_path(path: Path, strategy: tf.distribute.Strategy | None) -> Iterator[Path]:
-    """Yield where this worker writes ``path``: the path itself on the chief, else a throwaway.
-
-    Every worker writes, since reading a variable that is synchronised on read
-    takes a collective operation in which all workers must join; the other
-    workers' copies go to a temporary folder that is deleted afterwards.
-
-    Args:
-        path: The file or folder the chief writes.
-        strategy: The strategy trained under, or ``None``.
-
-    Yields:
-        The path to write to.
-    """
-    if is_chief(strategy):
-        yield path
-        return
-    with tempfile.TemporaryDirectory(prefix="mnistkit-worker-") as folder:
-        yield Path(folder) / path.name
-
-
-def shared_seed(strategy: tf.distribute.Strategy | None, seed: int) -> int:
-    """Return the chief's ``seed`` on every worker of a multi-worker strategy.
-
-    Workers that drew their own seeds would each take their share of a different
-    global batch. The seed goes round the way initial weights do: a variable made in
-    the strategy's scope starts, on every worker, with the chief's value.
-
-    Args:
-        strategy: The strategy trained under, or ``None``.
-        seed: This worker's seed.
-
-    Returns:
-        The chief's seed (``seed`` itself without a multi-worker strategy).
-    """
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return seed
-    with strategy.scope():
-        chiefs = tf.Variable(seed, dtype=tf.int64, trainable=False)
-    return int(chiefs.numpy())
 
 
 def check_scope(

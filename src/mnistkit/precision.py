@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from mnistkit.errors import InvalidArgumentError
 from mnistkit.recipes import PRECISIONS

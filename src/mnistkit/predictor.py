@@ -203,8 +203,8 @@ class Predictor:
         outputs = np.asarray(model.predict(x, batch_size=size, verbose=0), np.float32)
         if kind == "probabilities":
             return outputs
-        exp = np.exp(outputs - outputs.max(axis=1, keepdims=True))
-        return exp / exp.sum(axis=1, keepdims=True)
+        exp: np.ndarray = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+        return np.asarray(exp / exp.sum(axis=1, keepdims=True))
 
 
 def score(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, Any]:

@@ -186,7 +186,8 @@ class Trainer:
         )
         #: The predictions of the model, dropout off (see :class:`~mnistkit.Predictor`).
         self.predictor = Predictor(model, output=self.output)
-        self._given_optimizer = optimizer if isinstance(optimizer, keras.optimizers.Optimizer) else None
+        given = isinstance(optimizer, keras.optimizers.Optimizer)
+        self._given_optimizer = optimizer if given else None
         self._optimizer: tuple[keras.optimizers.Optimizer, int | None] | None = None
         self._loss = loss
         self._metrics = list(metrics)
@@ -492,7 +493,8 @@ class Trainer:
             resolved and the keep probability trained at), steps trained, batch size,
             the seed of the last run's data order, the distribution strategy's class
             name and replica count (``None`` and 1 without one), the SHA-256 of the data
-            of the last ``fit`` (hashed when first read) and library versions, the Keras backend among them.
+            of the last ``fit`` (hashed when first read) and library versions, the Keras
+            backend among them.
         """
         recipe: Recipe = self._last.get("recipe", self.recipe)
         source: DataSource | None = self._last.get("data")
