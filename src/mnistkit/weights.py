@@ -3,14 +3,14 @@
 A weight set is two files inside an installed package: ``NAME.npz`` holds the arrays of
 the model's :func:`~mnistkit.layers.parameters`, in that order (float16 by default,
 compressed), and ``NAME.json`` holds what is known of them, as torchvision's
-``Weights.meta`` does: the test accuracy measured with exactly those arrays, the recipe, seed and command that trained them, the
-library versions, the parameter count, the SHA-256 of the ``.npz`` and the licence. A
-model factory declares its weight sets with :func:`with_weights`, as it declares its
-recipes with :func:`~mnistkit.with_recipes`, so a plugin ships weights the way the
-built-in models do. ``build("deep_cnn", weights="mnist")`` builds the registered
-architecture and loads the arrays into it: the file is checked against its SHA-256 and
-read with ``allow_pickle=False``, so no pickled object and no code is ever loaded.
-"""
+``Weights.meta`` does: the test accuracy measured with exactly those arrays, the recipe,
+seed and command that trained them, the library versions, the parameter count, the
+SHA-256 of the ``.npz`` and the licence. A model factory declares its weight sets with
+:func:`with_weights`, as it declares its recipes with :func:`~mnistkit.with_recipes`, so
+a plugin ships weights the way the built-in models do. ``build("deep_cnn",
+weights="mnist")`` builds the registered architecture and loads the arrays into it: the
+file is checked against its SHA-256 and read with ``allow_pickle=False``, so no pickled
+object and no code is ever loaded. """
 
 from __future__ import annotations
 
