@@ -706,9 +706,7 @@ def _check_callbacks(callbacks: Any) -> None:
 
 def _backend_version() -> dict[str, str]:
     """The version of the library behind Keras's backend, by its name."""
-    name = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(
-        keras.backend.backend()
-    )
+    name = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(keras.backend.backend())
     if name is None:
         return {}
     module = sys.modules.get(name) or __import__(name)

@@ -10,7 +10,7 @@ SHA-256 of the ``.npz`` and the licence. A model factory declares its weight set
 a plugin ships weights the way the built-in models do. ``build("deep_cnn",
 weights="mnist")`` builds the registered architecture and loads the arrays into it: the
 file is checked against its SHA-256 and read with ``allow_pickle=False``, so no pickled
-object and no code is ever loaded. """
+object and no code is ever loaded."""
 
 from __future__ import annotations
 
