@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / "mnistkit"
 FEATURES: dict[str, tuple[str, ...]] = {
     "scale-out (keras.distribution)": ("distribution.py", "cli/_distribution.py"),
     "recipe search (tune)": ("tune/", "cli/tune.py"),
-    "hardening": ("_zip.py",),
+    "hardening": ("_capped_zip.py",),
 }
 
 
