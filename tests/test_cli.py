@@ -419,3 +419,25 @@ def test_samples_writes_pictures_that_predict_reads(tmp_path: Path) -> None:
     written = sorted((tmp_path / "digits").glob("*.png"))
     assert [path.name for path in written] == [f"{digit}-mnist.png" for digit in range(10)]
     assert f"{tmp_path / 'digits' / '7-mnist.png'}  7" in result.stdout
+
+
+def test_a_keep_prob_with_many_digits_trains_at_that_value(tmp_path: Path) -> None:
+    from mnistkit import get_keep_prob, load_model
+    from mnistkit.cli import main
+
+    folder = tmp_path / "run"
+    status = main(
+        ["train", "deep_cnn", "--keep-prob", "0.123456789", "--steps", "2", "--output", str(folder)]
+    )
+    assert status == 0
+    model = load_model(folder / "model.keras")
+    assert np.float32(get_keep_prob(model)) == np.float32(0.123456789)
+    recorded = json.loads((folder / "run.json").read_text())["settings"]["recipe"]["keep_prob"]
+    assert recorded == 0.123456789
+
+
+def test_a_keep_prob_for_a_model_without_dropout_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli(
+        "train", "softmax", "--keep-prob", "0.5", "--steps", "2", "--output", tmp_path / "run"
+    )
+    assert "has no dropout layer" in assert_one_line_error(result, 2)

@@ -28,6 +28,7 @@ from mnistkit import (
 from mnistkit.layers import (
     KeepProbDropout,
     get_keep_prob,
+    mc_dropout,
     parameter_count,
     parameters,
     set_keep_prob,
@@ -141,6 +142,7 @@ def test_keep_prob_dropout_drops_only_in_training_and_rescales_what_it_keeps() -
     np.testing.assert_array_equal(np.asarray(layer(ones, training=False)), ones)
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="counts tf.function traces")
 def test_set_keep_prob_changes_a_variable_without_retracing() -> None:
     model = build("deep_cnn", keep_prob=0.5, seed=0)
     images = _images(4)
@@ -157,6 +159,19 @@ def test_set_keep_prob_changes_a_variable_without_retracing() -> None:
     assert (previous, get_keep_prob(model)) == (0.5, 1.0)
     np.testing.assert_allclose(kept, np.asarray(model(images)), rtol=1e-5, atol=1e-5)
     assert not np.allclose(dropped, kept, atol=1e-3)
+
+
+def test_keep_prob_and_sampling_switch_inside_a_compiled_predict(tmp_path: Path) -> None:
+    model = build("deep_cnn", keep_prob=0.5, seed=0)
+    images = _images(4)
+    plain = model.predict(images, verbose=0)  # compiled once, on any backend
+    with mc_dropout(model, keep_prob=0.5):
+        sampled = model.predict(images, verbose=0)
+    with mc_dropout(model, keep_prob=1.0):
+        kept = model.predict(images, verbose=0)
+    assert not np.allclose(plain, sampled, atol=1e-3)
+    np.testing.assert_allclose(kept, plain, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.predict(images, verbose=0), plain, rtol=1e-5, atol=1e-5)
 
 
 def test_models_without_dropout_have_no_keep_prob() -> None:

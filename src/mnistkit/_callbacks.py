@@ -292,7 +292,7 @@ class DivergenceGuard(keras.callbacks.Callback):
             return
         if self.checkpointer is not None:
             self.checkpointer.enabled = False
-        first, last = self.before + 1, self.clock.step
+        first, last = self.before, self.clock.step - 1  # numbered from 0, as the log's
         steps = f"step {last}" if first == last else f"one of steps {first} to {last}"
         kept = "" if self.checkpointer is None else " " + self.checkpointer.describe_last()
         self.message = (

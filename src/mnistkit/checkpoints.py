@@ -205,10 +205,16 @@ def check_run(state: Mapping[str, Any], run: Mapping[str, Any], directory: str |
         if key in state and state[key] != value
     ]
     if differences:
+        backend = state.get("backend")
+        how = (
+            f"Resume on Keras's {backend} backend (KERAS_BACKEND={backend})"
+            if backend is not None and backend != run.get("backend")
+            else "Resume with the same settings"
+        )
         raise CheckpointError(
             f"{directory}: the checkpoint belongs to a different run ("
             + "; ".join(differences)
-            + "). Resume with the same settings, or start afresh in another folder."
+            + f"). {how}, or start afresh in another folder."
         )
 
 

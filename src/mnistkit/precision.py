@@ -57,7 +57,7 @@ def resolve_precision(precision: str) -> str:
         if gpu >= (8, 0):
             return "mixed_bfloat16"
         return "mixed_float16" if gpu >= (7, 0) else "float32"
-    return "mixed_bfloat16" if fast_bfloat16() else "float32"
+    return "mixed_bfloat16" if fast_bfloat16() and _keras_backend() == "tensorflow" else "float32"
 
 
 def fast_bfloat16() -> bool:
@@ -130,9 +130,21 @@ def describe_precision(setting: str, resolved: str) -> str:
         why = "16-bit tensor cores" if resolved != "float32" else "no fast 16-bit units"
         return f"{resolved} on {device} (auto: {why})"
     flags = bfloat16_flags()
+    backend = _keras_backend()
+    if flags and backend != "tensorflow":
+        return (
+            f"{resolved} on {device} (auto: Keras's {backend} backend runs bfloat16 no faster "
+            "than float32 on a CPU)"
+        )
     if flags:
         return f"{resolved} on {device} (auto: this CPU has bfloat16 units: {', '.join(flags)})"
     return f"{resolved} on {device} (auto: this CPU has no bfloat16 support)"
+
+
+def _keras_backend() -> str:
+    import keras
+
+    return str(keras.backend.backend())
 
 
 def _gpu_capability() -> tuple[int, int] | None:

@@ -63,8 +63,8 @@ OPTIMIZERS = (
 
 #: The computation precisions a recipe or the Trainer accepts. ``"auto"`` picks
 #: ``"mixed_bfloat16"`` where the hardware runs bfloat16 fast (CPUs with AMX or
-#: AVX512-BF16, GPUs of compute capability 8.0 and up), ``"mixed_float16"`` on older
-#: GPUs with tensor cores, and ``"float32"`` elsewhere.
+#: AVX512-BF16 under Keras's TensorFlow backend, GPUs of compute capability 8.0 and
+#: up), ``"mixed_float16"`` on older GPUs with tensor cores, and ``"float32"`` elsewhere.
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 
 #: The learning-rate schedules a recipe may name; ``None`` is a constant rate.

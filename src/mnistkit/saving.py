@@ -226,7 +226,7 @@ def _why_not_loaded(message: str, config: Any) -> str:
     unknown = re.search(r"Could not locate (?:class|function) '([^']+)'", message)
     if unknown:
         name = unknown.group(1)
-        module = next((found["module"] for found in _objects(config, name)), None)
+        module = next((found.get("module") for found in _objects(config, name)), None)
         where = f" from module {module!r}" if isinstance(module, str) else ""
         return (
             f"it uses the class {name!r}{where}, which neither Keras, mnistkit nor any "

@@ -293,6 +293,7 @@ class Trainer:
         if checkpoint_dir is not None:
             record = {
                 "model": self.model_name or self.model.name,
+                "backend": keras.backend.backend(),
                 "parameters": parameter_count(self.model),
                 "seed": self.seed,
                 "stream_seed": data_seed,

@@ -332,7 +332,7 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any, checkpoint_dir
         strategy=strategy,
         deterministic=deterministic,
     )
-    if settings["recipe"].get("keep_prob") != trainer.recipe.keep_prob:
+    if settings["recipe"].get("keep_prob") is not None and trainer.recipe.keep_prob is None:
         the_run.abandon()
         usage_error(args, f"argument --keep-prob: the model {args.model!r} has no dropout "
                     "layer, so a keep probability does not apply")  # fmt: skip
