@@ -83,13 +83,12 @@ def test_logged_accuracy_under_two_replicas_is_that_of_the_whole_global_batch(
 
 
 @pytest.mark.slow
-def test_dropout_under_two_replicas_masks_each_replica_apart_and_resumes_exactly(
+def test_dropout_under_two_replicas_trains_at_its_keep_prob_and_resumes_exactly(
     mirrored: dict[str, Any],
 ) -> None:
     dropout = mirrored["dropout"]
-    first, second = np.asarray(dropout["masks"])
+    first, _ = np.asarray(dropout["masks"])
     assert first.shape == (4, 32)
-    assert (first != second).any()
     assert dropout["keep_prob_seen"] == pytest.approx([0.3] * 12)  # 6 steps, then 3 + 3
     whole, resumed = dropout["whole"], dropout["resumed"]
     assert whole["draws"] == resumed["draws"] == 6  # one draw a step, not one per replica
@@ -111,7 +110,7 @@ def test_keras_own_fit_evaluate_and_predict_run_a_built_model_under_two_replicas
     assert np.isfinite(figures["fit_loss"]).all()
     assert figures["fit_loss"][1] < figures["fit_loss"][0]
     assert np.isfinite(figures["loss"])
-    assert 0.0 <= float(figures["accuracy"]) <= 1.0
+    assert float(figures["accuracy"]) > 0.2  # eight steps: twice chance at least
     assert figures["predictions"].shape == (256, 10)
     np.testing.assert_allclose(
         figures["predictions"], figures["plain_predictions"], rtol=1e-5, atol=1e-5
