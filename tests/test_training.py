@@ -719,3 +719,11 @@ def test_a_recipe_with_affine_moves_averaged_weights_and_smoothing_resumes_exact
     assert "label smoothing 0.1" in whole.recipe.describe()
     loss = whole.evaluate(data)["loss"]
     assert loss == pytest.approx(Trainer(whole.model, seed=0).evaluate(data)["loss"], rel=1e-5)
+
+
+def test_averaged_weights_come_in_once_when_a_run_takes_several_fits(data, tmp_path) -> None:
+    # 30 steps of 20 over 400 images: an epoch and a half, so the run takes two `fit`
+    # calls (and the resumed one too), and the averages must not come in between.
+    recipe = Recipe(optimizer="adam", learning_rate=1e-3, steps=30, batch_size=20, ema=0.9)
+    whole = assert_interrupted_run_resumes_exactly(data, tmp_path, recipe, seed=23, stop_at=5)
+    assert whole.plan(data).fits() == [(0, 0, 1, 20), (20, 1, 2, 10)]

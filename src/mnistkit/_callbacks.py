@@ -76,6 +76,27 @@ class StepClock(keras.callbacks.Callback):
         self.step = self.epoch_start + batch + 1
 
 
+class TrainedWeights(keras.callbacks.Callback):
+    """Keeps the trained weights at each epoch's end, for a run that takes several ``fit``.
+
+    An optimizer that averages the weights (``use_ema``) swaps the averages in at the end
+    of every ``fit``; a run that goes on in another ``fit`` must go on from the weights
+    it trained, so the Trainer puts these back (:meth:`put_back`) between its calls.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: list[Any] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.kept = [keras.ops.copy(variable.value) for variable in self.model.trainable_variables]
+
+    def put_back(self) -> None:
+        """Give the model the weights it had trained before Keras swapped in averages."""
+        for variable, value in zip(self.model.trainable_variables, self.kept, strict=True):
+            variable.assign(value)
+
+
 class RunLog(keras.callbacks.Callback):
     """The tutorial's log lines and the figures of each logged stretch of steps.
 

@@ -30,6 +30,7 @@ from mnistkit._callbacks import (
     RunHistory,
     RunLog,
     StepClock,
+    TrainedWeights,
     watches_steps,
 )
 from mnistkit._sources import EVALUATION_BATCH, ArraySource, DataSource, data_source
@@ -327,14 +328,18 @@ class Trainer:
             printing=not quiet,
         )
         guard = DivergenceGuard(clock, checkpointer)
+        trained = TrainedWeights()
         ours = [clock, guard, *([checkpointer] if checkpointer else []), run_log]
+        if recipe.ema is not None or getattr(self.model.optimizer, "use_ema", False):
+            ours.append(trained)
         if verbose == "auto":
             verbose = 1 if sys.stdout.isatty() else 2
         shown = 0 if quiet or plan.log_every is not None else verbose
         interrupt = _interrupts.DeferredInterrupt()
         try:
             with interrupt, self._scope():
-                for start, first_epoch, end_epoch, per_epoch in plan.fits():
+                fits = plan.fits()
+                for index, (start, first_epoch, end_epoch, per_epoch) in enumerate(fits):
                     self.model.fit(
                         source.training_stream(
                             batch_size=recipe.batch_size,
@@ -357,6 +362,8 @@ class Trainer:
                     interrupt.raise_pending()  # a Ctrl-C during the last call
                     if self.model.stop_training:
                         break
+                    if trained.kept and index < len(fits) - 1:
+                        trained.put_back()  # the averages come in once, at the run's end
         except KeyboardInterrupt:
             if checkpointer is not None:
                 step = checkpointer.save()
