@@ -58,7 +58,7 @@ from mnistkit.models import (
 from mnistkit.plan import RunPlan
 from mnistkit.quiet import quiet_tensorflow
 from mnistkit.recipes import Recipe, resolve_recipe, with_recipes
-from mnistkit.registry import Entry, PluginConflictWarning
+from mnistkit.registry import Entry, PluginConflictWarning, PluginLoadWarning
 from mnistkit.saving import load_model, read_metadata, save_model
 from mnistkit.weights import Weights, model_weights, with_weights
 
@@ -84,6 +84,7 @@ __all__ = [
     "ModelInfo",
     "PluginConflictWarning",
     "PluginError",
+    "PluginLoadWarning",
     "Predictor",
     "Recipe",
     "RunPlan",

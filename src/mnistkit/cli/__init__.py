@@ -35,7 +35,7 @@ from mnistkit.cli._parser import (
 )
 from mnistkit.errors import MnistkitError
 from mnistkit.quiet import DEBUG_VARIABLE
-from mnistkit.registry import PluginConflictWarning
+from mnistkit.registry import PluginConflictWarning, PluginLoadWarning
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -173,7 +173,7 @@ def _show_warning(
     file: TextIO | None = None,
     line: str | None = None,
 ) -> None:
-    if issubclass(category, PluginConflictWarning) or _in_package(filename):
+    if issubclass(category, (PluginConflictWarning, PluginLoadWarning)) or _in_package(filename):
         print(f"{PROG}: warning: {message}", file=sys.stderr)
     else:
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
