@@ -123,3 +123,22 @@ def test_hint_for_an_unknown_model_names_the_pretrained_ones_past_a_broken_plugi
     assert warning.startswith("mnistkit: warning: The model 'broken_net' from plugin ")
     assert "neither a model file" in error
     assert error.endswith("a model with pretrained weights: deep_cnn, softmax.")
+
+
+@pytest.mark.slow
+def test_the_model_tests_do_not_run_over_an_unrelated_broken_plugin(site: Path) -> None:
+    tests = Path(__file__).parent
+    result = _run(
+        site,
+        "-m",
+        "pytest",
+        "--collect-only",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        str(tests / "test_models.py"),
+    )
+
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "test_each_own_model_maps_a_batch_to_ten_finite_logits[softmax]" in result.stdout
+    assert "broken_net" not in result.stdout
