@@ -406,7 +406,7 @@ def test_interrupted_train_exits_130_and_resumes_to_the_end(tmp_path: Path) -> N
     assert "(resuming)" in resumed.stdout
     metrics: dict[str, Any] = json.loads((folder / "metrics.json").read_text())
     assert (metrics["steps"], metrics["batch_size"]) == (3000, 50)
-    assert metrics["test_accuracy"] > 0.85
+    assert metrics["test_accuracy"] > 0.9  # about 0.91, as the softmax recipe gives
     steps = [int(row.split(",")[0]) for row in (folder / "history.csv").read_text().split()[1:]]
     assert steps == sorted(set(steps))
     assert steps[-1] == 3000

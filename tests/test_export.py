@@ -74,7 +74,7 @@ def test_softmax_round_trips_through_each_format(
 ) -> None:
     report = _check_round_trip(trained_softmax, tmp_path, format, quantize, name)
     assert report.keras_accuracy is not None
-    assert report.keras_accuracy > 0.85
+    assert report.keras_accuracy > 0.9  # 0.907 after the fixture's 200 steps
 
 
 @pytest.mark.slow
