@@ -64,7 +64,7 @@ examples:
                                                   continue an interrupted run
   mnistkit evaluate runs/cnn/model.keras --json   test accuracy and loss
   mnistkit predict runs/cnn/model.keras digit.png photo.jpg
-  mnistkit samples digits                          twenty digit pictures to try
+  mnistkit samples digits                         twenty digit pictures to try
   mnistkit predict deep_cnn digit.png             with the shipped pretrained weights
 
 Run `mnistkit COMMAND --help` for the options of a command. Set MNISTKIT_DEBUG=1 (or
