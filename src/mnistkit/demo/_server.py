@@ -2,7 +2,7 @@
 
 It is bounded against load and bad requests: a listen backlog that holds a burst of
 connections, a fixed pool of worker threads (connections beyond it wait their turn, and
-beyond a queue of :data:`MAX_WAITING` are answered 503), a read timeout on every
+beyond a queue of ``MAX_WAITING`` are answered 503), a read timeout on every
 connection, and a 4xx answer with a one-line JSON error, logged on one line, for every
 request it cannot serve.
 """
@@ -70,8 +70,8 @@ class DemoServer(HTTPServer):
     Call ``serve_forever()`` (in a thread, or use :func:`~mnistkit.demo.serve_demo`),
     then ``shutdown()`` and ``server_close()``; or use it in a ``with`` block.
 
-    Connections are served by a pool of :data:`WORKERS` threads; up to
-    :data:`MAX_WAITING` more wait their turn, and any beyond are answered 503. A
+    Connections are served by a pool of 16 threads; up to 256 more wait their turn,
+    and any beyond are answered 503. A
     connection silent for ``timeout`` seconds, idle or in the middle of a request, is
     closed. A request the server cannot serve (a bad header, a body too large, not
     JSON, the wrong content type) is answered with a 4xx status and a one-line JSON
@@ -110,8 +110,8 @@ class DemoServer(HTTPServer):
         ('softmax', False, True)
 
     .. versionchanged:: 0.3.0
-       A bounded pool of threads, a backlog of :data:`MAX_WAITING`, ``timeout``, and
-       4xx answers to malformed requests.
+       A bounded pool of threads, a listen backlog of 256, ``timeout``, and 4xx
+       answers to malformed requests.
     """
 
     request_queue_size = MAX_WAITING
