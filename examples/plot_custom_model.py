@@ -15,6 +15,10 @@ Monte-Carlo dropout. This one is a two-layer perceptron, trained for 1,000 steps
 # shaped (28, 28, 1) to ten logits. Dropout through
 # :class:`~mnistkit.KeepProbDropout` lets the Trainer and the recipe set
 # ``keep_prob``.
+import mnistkit.quiet
+
+mnistkit.quiet.quiet_tensorflow()  # before Keras imports TensorFlow: no start-up lines
+
 import keras
 import numpy as np
 

@@ -12,6 +12,10 @@ loss has not improved for two.
 # %%
 # A callback that reports each epoch
 # ----------------------------------
+import mnistkit.quiet
+
+mnistkit.quiet.quiet_tensorflow()  # before Keras imports TensorFlow: no start-up lines
+
 import keras
 from keras.callbacks import EarlyStopping
 

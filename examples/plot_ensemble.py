@@ -13,6 +13,10 @@ than any one of them.
 # ------------------
 # A model built by hand goes to the :class:`~mnistkit.Trainer` as it is; it is taken
 # to output logits. Each trains for 500 steps of 100 images.
+import mnistkit.quiet
+
+mnistkit.quiet.quiet_tensorflow()  # before Keras imports TensorFlow: no start-up lines
+
 import keras
 import matplotlib.pyplot as plt
 

@@ -200,7 +200,8 @@ def test_mnist_deep_batches_index_as_a_pair(tmp_path: Path) -> None:
         model.train_step(x.feed(batch[0]), y_.feed(batch[1]))
 
     assert x.feed(batch[0]).shape == (50, 784)
-    assert 0.0 <= model.accuracy(x.feed(mnist.test.images), y_.feed(mnist.test.labels)) <= 1.0
+    # 20 steps reach about 0.8 (chance is 0.1): the pairs held the right labels.
+    assert model.accuracy(x.feed(mnist.test.images), y_.feed(mnist.test.labels)) > 0.6
 
 
 def _fully_connected_feed(flags: argparse.Namespace) -> list[tuple[int, int]]:
@@ -252,7 +253,8 @@ def test_fully_connected_feed_runs_its_upstream_test_with_fake_data(tmp_path: Pa
     evaluations = _fully_connected_feed(flags)
 
     assert [num_examples for num_examples, _ in evaluations] == [10000] * 3
-    assert all(0 <= true_count <= 10000 for _, true_count in evaluations)
+    # Every fake image is the same, labelled 0: ten steps learn it, and all are right.
+    assert [true_count for _, true_count in evaluations] == [10000] * 3
     assert list(tmp_path.iterdir()) == []
 
 

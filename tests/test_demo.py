@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import select
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ import pytest
 
 from mnistkit import DataFormatError, InvalidArgumentError, Predictor, build
 from mnistkit.demo import DemoServer, predict_drawing
+from mnistkit.demo._server import WORKERS
 
 
 def _one(height: int = 280, width: int = 280) -> np.ndarray:
@@ -46,9 +49,10 @@ def test_dropout_passes_give_a_spread() -> None:
     spread = result["uncertainty"]
     assert spread["samples"] == 12
     assert max(spread["std"]) > 0
-    assert 0 <= spread["agreement"] <= 1
-    assert np.mean(spread["mean"]) == pytest.approx(0.1, abs=1e-4)
-    assert spread["entropy_bits"] > 0
+    assert spread["mean"] != result["probabilities"]  # the passes ran with dropout on
+    mean = np.array(spread["mean"])
+    entropy = -(mean * np.log2(np.clip(mean, 1e-12, 1))).sum()
+    assert spread["entropy_bits"] == pytest.approx(entropy, abs=1e-4)
     assert predict_drawing(Predictor(model), _one(), samples=0)["uncertainty"] is None
 
 
@@ -178,6 +182,119 @@ def test_port_in_use_is_named(server: DemoServer) -> None:
         InvalidArgumentError, match=rf"Expected a free port on 127\.0\.0\.1.*port={port}"
     ):
         DemoServer(build("softmax"), port=port)
+
+
+def test_host_not_of_this_computer_is_named() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"argument `host`.*host='8\.8\.8\.8'"):
+        DemoServer(build("softmax"), host="8.8.8.8", port=0)
+
+
+def _exchange(address: tuple[str, int], raw: bytes, *, timeout: float = 30) -> bytes:
+    """Send a raw request and return all the server answers until it closes."""
+    with socket.create_connection(address, timeout=timeout) as client:
+        client.sendall(raw)
+        return _read_all(client)
+
+
+def _read_all(client: socket.socket) -> bytes:
+    answer = b""
+    while chunk := client.recv(65536):
+        answer += chunk
+    return answer
+
+
+def _json_post(body: bytes, *, kind: str = "application/json", length: str | None = None) -> bytes:
+    size = str(len(body)) if length is None else length
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {kind}\r\n"
+        f"Content-Length: {size}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+_MALFORMED = {
+    "length not a number": (_json_post(b"{}", length="abc"), 400),
+    "length too large": (_json_post(b"", length="20000000"), 413),
+    "no length": (
+        b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\r\n",
+        411,
+    ),
+    "json nested deep": (_json_post(b"[" * 200_000), 422),
+    "width overflows": (_json_post(b'{"width": 1e400, "height": 3, "pixels": "AAAA"}'), 422),
+    "text content type": (_json_post(b"{}", kind="text/plain"), 415),
+    "bad request line": (b"NONSENSE\r\n\r\n", 400),
+    "unknown method": (b"DELETE /info HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 501),
+}
+
+
+@pytest.mark.parametrize(("raw", "status"), list(_MALFORMED.values()), ids=list(_MALFORMED))
+def test_malformed_request_is_a_4xx_with_one_line_json_and_one_log_line(
+    server: DemoServer, capfd: pytest.CaptureFixture[str], raw: bytes, status: int
+) -> None:
+    answer = _exchange(server.server_address, raw)
+
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] == str(status).encode()
+    assert b"\n" not in body
+    assert json.loads(body)["error"]
+    logged = capfd.readouterr().err
+    assert len(logged.splitlines()) == 1
+    assert f" {status} " in logged
+
+
+def test_two_hundred_concurrent_connections_are_all_answered() -> None:
+    demo = DemoServer(build("softmax"), port=0)
+    thread = threading.Thread(target=demo.serve_forever, daemon=True)
+    clients = [socket.socket() for _ in range(200)]
+    try:
+        for client in clients:
+            client.setblocking(False)
+            client.connect_ex(demo.server_address)
+        # Before the server accepts any, the listen backlog must hold them all.
+        waiting = set(clients)
+        deadline = time.monotonic() + 3
+        while waiting and time.monotonic() < deadline:
+            _, ready, _ = select.select([], list(waiting), [], 0.2)
+            waiting -= set(ready)
+        assert not waiting, f"{len(waiting)} of 200 connections not taken in"
+        thread.start()
+        request = b"GET /info HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        for client in clients:
+            client.setblocking(True)
+            client.settimeout(30)
+            client.sendall(request)
+        statuses = [_read_all(client).split(b" ", 2)[1] for client in clients]
+    finally:
+        for client in clients:
+            client.close()
+        if thread.is_alive():
+            demo.shutdown()
+        demo.server_close()
+    assert statuses == [b"200"] * 200
+
+
+def test_stalled_clients_hold_a_bounded_pool_and_are_timed_out() -> None:
+    demo = DemoServer(build("softmax"), port=0, timeout=0.5)
+    thread = threading.Thread(target=demo.serve_forever, daemon=True)
+    thread.start()
+    before = threading.active_count()
+    stalled = [socket.create_connection(demo.server_address, timeout=10) for _ in range(40)]
+    try:
+        for client in stalled[::2]:  # half promise a body and stall; half say nothing
+            client.sendall(_json_post(b"", length="100"))
+        time.sleep(0.3)
+        threads = threading.active_count() - before
+        answers = [_read_all(client) for client in stalled]
+        status, _, _ = _get(demo.url + "info")
+    finally:
+        for client in stalled:
+            client.close()
+        demo.shutdown()
+        demo.server_close()
+    assert threads <= WORKERS
+    assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in answers[::2])
+    assert all(answer == b"" for answer in answers[1::2])
+    assert status == 200
 
 
 @pytest.mark.slow

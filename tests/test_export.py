@@ -75,7 +75,19 @@ def test_softmax_round_trips_through_each_format(
 ) -> None:
     report = _check_round_trip(trained_softmax, tmp_path, format, quantize, name)
     assert report.keras_accuracy is not None
-    assert report.keras_accuracy > 0.85
+    assert report.keras_accuracy > 0.9  # 0.907 after the fixture's 200 steps
+
+
+def test_litert_export_and_run_write_nothing_to_stderr(
+    trained_softmax: Any, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    _needs_runtime("tflite", None)
+    capfd.readouterr()
+
+    report = export_model(trained_softmax, tmp_path / "softmax.tflite", format="tflite")
+    load_export(report.path)(load_dataset("mnist").test.images[:3])
+
+    assert "XNNPACK" not in capfd.readouterr().err  # LiteRT's INFO line is held back
 
 
 @pytest.mark.slow

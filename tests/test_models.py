@@ -23,7 +23,9 @@ from mnistkit import (
     load_model,
     model_info,
     read_metadata,
+    register_model,
     save_model,
+    unregister_model,
 )
 from mnistkit.layers import (
     KeepProbDropout,
@@ -35,6 +37,9 @@ from mnistkit.layers import (
 )
 
 TUTORIAL_PARAMETERS = {"softmax": 7850, "deep_cnn": 3_274_634}
+#: The models mnistkit itself registers.
+OWN_MODELS = ["deep_cnn", "softmax"]
+EXAMPLE_PLUGIN = Path(__file__).parents[1] / "examples" / "mnistkit-plugin-example" / "src"
 BAD_KEEP_PROBS = [0, -0.1, 1.5, "a", True, float("nan")]
 
 
@@ -48,13 +53,35 @@ def deep_cnn() -> keras.Model:
     return build("deep_cnn", seed=0)
 
 
-@pytest.mark.parametrize("name", list_models())
-def test_every_registered_model_maps_a_batch_to_ten_finite_logits(name: str) -> None:
+def _check_ten_finite_logits(name: str) -> None:
     model = build(name)
     logits = np.asarray(model(_images(2)))
     assert logits.shape == (2, 10)
     assert np.isfinite(logits).all()
     assert model_info(model).name == name
+
+
+# By name, not list_models(): a plugin installed beside mnistkit is not the project's to test.
+@pytest.mark.parametrize("name", OWN_MODELS)
+def test_each_own_model_maps_a_batch_to_ten_finite_logits(name: str) -> None:
+    _check_ten_finite_logits(name)
+
+
+def test_own_models_are_the_builtin_ones() -> None:
+    assert set(OWN_MODELS) <= set(list_models())
+
+
+def test_example_plugins_model_maps_a_batch_to_ten_finite_logits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(EXAMPLE_PLUGIN))
+    from mnistkit_plugin_example.models import tiny_mlp
+
+    register_model("example_tiny_mlp")(tiny_mlp)  # its own name: the plugin may be installed
+    try:
+        _check_ten_finite_logits("example_tiny_mlp")
+    finally:
+        unregister_model("example_tiny_mlp")
 
 
 @pytest.mark.parametrize(("name", "count"), TUTORIAL_PARAMETERS.items())

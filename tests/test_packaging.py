@@ -94,3 +94,12 @@ def test_the_sdist_runs_its_own_tests_against_the_installed_package(tmp_path: Pa
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert " passed" in tests.stdout
+
+
+def test_a_plain_install_brings_matplotlib_for_the_plots_of_a_run() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+    names = [requirement.split(">")[0].split("=")[0] for requirement in project["dependencies"]]
+    assert "matplotlib" in names  # `mnistkit train softmax` then draws the README's plots
+    assert project["optional-dependencies"]["plots"] == []  # the old extra still resolves

@@ -59,7 +59,7 @@ from mnistkit.models import (
 from mnistkit.plan import RunPlan
 from mnistkit.quiet import quiet_tensorflow
 from mnistkit.recipes import Recipe, resolve_recipe, with_recipes
-from mnistkit.registry import Entry, PluginConflictWarning
+from mnistkit.registry import Entry, PluginConflictWarning, PluginLoadWarning
 from mnistkit.saving import load_model, read_metadata, save_model
 from mnistkit.weights import Weights, model_weights, with_weights
 
@@ -91,6 +91,7 @@ __all__ = [
     "ModelInfo",
     "PluginConflictWarning",
     "PluginError",
+    "PluginLoadWarning",
     "Predictor",
     "Recipe",
     "RunPlan",

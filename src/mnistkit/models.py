@@ -372,7 +372,8 @@ def list_models(pattern: str | None = None, *, pretrained: bool = False) -> list
         pattern: An :mod:`fnmatch` pattern such as ``"*cnn*"``; ``None`` keeps all.
         pretrained: Keep only the models that ship trained weights (see
             :func:`~mnistkit.model_weights`); this imports the plugins that declare
-            models, to read their factories.
+            models, to read their factories, and leaves out one that fails to import
+            with a :class:`~mnistkit.PluginLoadWarning` naming it.
 
     Returns:
         The names, built-in, registered at run time, and declared by installed
@@ -384,8 +385,13 @@ def list_models(pattern: str | None = None, *, pretrained: bool = False) -> list
         >>> list_models(pretrained=True)
         ['deep_cnn', 'softmax']
     """
-    names = MODELS.names(pattern)
-    return [name for name in names if weights_of(MODELS.get(name))] if pretrained else names
+    if not pretrained:
+        return MODELS.names(pattern)
+    return [
+        name
+        for name, factory in MODELS.loadable(pattern, stacklevel=2).items()
+        if weights_of(factory)
+    ]
 
 
 def describe_models(pattern: str | None = None) -> list[Entry]:

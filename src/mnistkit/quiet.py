@@ -15,13 +15,15 @@ this way.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 
-__all__ = ["DEBUG_VARIABLE", "is_tensorflow_noise", "quiet_tensorflow"]
+__all__ = ["DEBUG_VARIABLE", "hold_back_stderr", "is_tensorflow_noise", "quiet_tensorflow"]
 
 #: The environment variable that, set to anything but ``""``, ``0``, ``false`` or ``no``,
 #: makes :func:`quiet_tensorflow` (and the command line) show everything.
@@ -130,26 +132,58 @@ def _import_holding_back_noise() -> None:
         level = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", _DEFAULT_LEVEL))
     except ValueError:
         level = 0  # as TensorFlow reads a value that is not a number
+    lines: list[str] = []
+
+    def keep(line: str) -> bool:  # all are held back here, and sorted below
+        lines.append(line)
+        return True
+
+    try:
+        with hold_back_stderr(keep):
+            _import()
+    finally:
+        gpu_driver = os.path.isdir("/proc/driver/nvidia") and not any(
+            _NO_DRIVER in line for line in lines
+        )
+        for line in lines:
+            if not is_tensorflow_noise(line, level=level, gpu_driver=gpu_driver):
+                sys.stderr.write(line)
+        sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def hold_back_stderr(is_noise: Callable[[str], bool]) -> Iterator[None]:
+    """Catch what the process writes to stderr's file descriptor, and pass on all but noise.
+
+    Native libraries (TensorFlow's runtime, LiteRT) write to file descriptor 2, which
+    ``sys.stderr`` does not see. Inside the block, that descriptor goes to a temporary
+    file; at its end, each line for which ``is_noise`` is false is written to
+    ``sys.stderr``. Where there is no stderr to catch, the block runs as it is.
+
+    Args:
+        is_noise: Tells, for one line with its line break, whether to drop it.
+
+    Example:
+        >>> import os
+        >>> with hold_back_stderr(lambda line: line.startswith("INFO:")):
+        ...     _ = os.write(2, b"INFO: a native library says hello\\n")
+    """
     sys.stderr.flush()
     try:
         saved = os.dup(2)
     except OSError:  # no stderr to catch (a GUI program on Windows): nothing to hide
-        _import()
+        yield
         return
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
         try:
-            _import()
+            yield
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
-            lines = capture.read().decode(errors="replace").splitlines(keepends=True)
-            gpu_driver = os.path.isdir("/proc/driver/nvidia") and not any(
-                _NO_DRIVER in line for line in lines
-            )
-            for line in lines:
-                if not is_tensorflow_noise(line, level=level, gpu_driver=gpu_driver):
+            for line in capture.read().decode(errors="replace").splitlines(keepends=True):
+                if not is_noise(line):
                     sys.stderr.write(line)
             sys.stderr.flush()

@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 
 from mnistkit.errors import InvalidArgumentError, MnistkitError, PluginError, UnknownNameError
 
-__all__ = ["Entry", "PluginConflictWarning", "Registry", "normalize_name"]
+__all__ = ["Entry", "PluginConflictWarning", "PluginLoadWarning", "Registry", "normalize_name"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,6 +34,13 @@ _VALID_NAME = re.compile(r"^[a-z0-9][a-z0-9_.]*$")
 
 class PluginConflictWarning(UserWarning):
     """Two sources claim the same registered name; the message says which one wins."""
+
+
+class PluginLoadWarning(UserWarning):
+    """A plugin failed to import, and a listing that had to import it leaves it out.
+
+    .. versionadded:: 0.3.0
+    """
 
 
 def normalize_name(name: str) -> str:
@@ -309,6 +316,30 @@ class Registry(Generic[F]):
                 f"Accepted arguments: {listed}."
             ) from None
         return self._call(key, factory, kwargs)
+
+    def loadable(self, pattern: str | None = None, *, stacklevel: int = 2) -> dict[str, F]:
+        """Return the factory of each registered name, importing the plugins that declare them.
+
+        A plugin that fails to import is left out with one :class:`PluginLoadWarning`
+        naming it, so that one broken plugin does not hide the others.
+
+        Args:
+            pattern: An :mod:`fnmatch` pattern; ``None`` keeps all.
+            stacklevel: Where the warning points, as for :func:`warnings.warn`, counted
+                from the caller of this method.
+
+        Returns:
+            The factories by name, sorted by name.
+        """
+        factories: dict[str, F] = {}
+        for name in self.names(pattern):
+            try:
+                factories[name] = self.get(name)
+            except PluginError as error:
+                warnings.warn(
+                    f"{error}; it is left out.", PluginLoadWarning, stacklevel=stacklevel + 1
+                )
+        return factories
 
     def _call(self, key: str, factory: F, kwargs: dict[str, Any]) -> Any:
         """Call a factory; a plugin's failure becomes a :class:`PluginError` naming it."""

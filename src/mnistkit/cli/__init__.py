@@ -35,7 +35,7 @@ from mnistkit.cli._parser import (
 )
 from mnistkit.errors import MnistkitError
 from mnistkit.quiet import DEBUG_VARIABLE
-from mnistkit.registry import PluginConflictWarning
+from mnistkit.registry import PluginConflictWarning, PluginLoadWarning
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -64,7 +64,7 @@ examples:
                                                   continue an interrupted run
   mnistkit evaluate runs/cnn/model.keras --json   test accuracy and loss
   mnistkit predict runs/cnn/model.keras digit.png photo.jpg
-  mnistkit samples digits                          twenty digit pictures to try
+  mnistkit samples digits                         twenty digit pictures to try
   mnistkit predict deep_cnn digit.png             with the shipped pretrained weights
 
 Run `mnistkit COMMAND --help` for the options of a command. Set MNISTKIT_DEBUG=1 (or
@@ -171,7 +171,7 @@ def _show_warning(
     file: TextIO | None = None,
     line: str | None = None,
 ) -> None:
-    if issubclass(category, PluginConflictWarning) or _in_package(filename):
+    if issubclass(category, (PluginConflictWarning, PluginLoadWarning)) or _in_package(filename):
         print(f"{PROG}: warning: {message}", file=sys.stderr)
     else:
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))

@@ -41,5 +41,8 @@ def run(args: argparse.Namespace) -> int:
     written = write_samples(args.folder, style=args.style)
     for sample in written:
         print(f"{sample.path}  {sample.label}")
-    print(f"\nTry them: mnistkit predict MODEL_FILE {args.folder / '*.png'}")
+    print(
+        f"\nTry them: mnistkit predict MODEL {args.folder / '*.png'}\n"
+        "  MODEL: a .keras file, or a model name such as deep_cnn (its pretrained weights)"
+    )
     return EXIT_OK

@@ -370,8 +370,7 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any, checkpoint_dir
         f"\nTest accuracy {results['test_accuracy']:.4f}, loss {results['test_loss']:.4f} "
         f"({data.test.num_examples:,} test images)\n"
         f"Trained {plan.total_steps:,} steps of {recipe.batch_size} in {_duration(seconds)}\n"
-        f"Run folder: {the_run.folder}\n"
-        f"  model.keras, metrics.json, history.csv; {results['plots']}"
+        f"Saved in {the_run.folder}: model.keras, metrics.json, history.csv; {results['plots']}"
     )
     return EXIT_OK
 

@@ -12,6 +12,10 @@ import numpy as np
 from mnistkit._extras import require
 from mnistkit.errors import DataFormatError, DataNotFoundError, InvalidArgumentError
 from mnistkit.export._writers import INPUT_NAME, OUTPUT_NAME, SIGNATURE
+from mnistkit.quiet import hold_back_stderr
+
+# LiteRT's one line on stderr as it first allocates, whatever the log level.
+_XNNPACK_NOTE = "INFO: Created TensorFlow Lite XNNPACK delegate"
 
 __all__ = ["ExportedModel", "load_export"]
 
@@ -158,7 +162,8 @@ def _load_tflite(path: Path) -> ExportedModel:
     def run(x: np.ndarray) -> np.ndarray:
         if batch[0] != len(x):
             interpreter.resize_tensor_input(source["index"], [len(x), 28, 28, 1])
-            interpreter.allocate_tensors()
+            with hold_back_stderr(lambda line: line.startswith(_XNNPACK_NOTE)):
+                interpreter.allocate_tensors()
             batch[0] = len(x)
         if into is not None:
             scale, zero = into
