@@ -278,7 +278,13 @@ class Trainer:
         plan = self._plan(recipe, source, log_every, checkpoint_dir, checkpoint_every)
         if checkpoint_dir is None and resume:
             raise InvalidArgumentError("`resume=True` needs the `checkpoint_dir` to resume from.")
-        every_step = self.strategy is not None or any(map(watches_steps, callbacks))
+        # One step per call under a strategy, for a callback that watches steps, and on
+        # PyTorch, whose Keras trainer runs one step per call only.
+        every_step = (
+            self.strategy is not None
+            or any(map(watches_steps, callbacks))
+            or keras.backend.backend() == "torch"
+        )
 
         def steps_per_call(plan: RunPlan) -> int:
             return plan.steps_per_call(
