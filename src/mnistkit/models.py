@@ -12,11 +12,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
+from mnistkit._factories import MODELS, F, output_card
 from mnistkit.errors import InvalidArgumentError
 from mnistkit.recipes import Recipe, recipes_of, resolve_recipe, with_recipes
-from mnistkit.registry import Entry, Registry
+from mnistkit.registry import Entry
 from mnistkit.validation import check_one_of, invalid
 from mnistkit.weights import Weights, resolve_weights, weights_of, with_weights
 
@@ -41,16 +42,8 @@ __all__ = [
     "with_model_info",
 ]
 
-#: The registry of model factories. ``MODELS.entry(name)`` describes a name and
-#: ``MODELS.get(name)`` returns its factory (see :class:`~mnistkit.registry.Registry`).
-MODELS: Registry[Callable[..., keras.Model]] = Registry(
-    "model", group="mnistkit.models", lister="mnistkit.list_models() or `mnistkit models`"
-)
-
 #: The shape of one image, as every registered model takes it.
 IMAGE_SHAPE = (28, 28, 1)
-
-Factory = TypeVar("Factory", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -73,7 +66,7 @@ class ModelInfo:
         return self.output == "logits"
 
 
-def register_model(name: str, *, override: bool = False) -> Callable[[Factory], Factory]:
+def register_model(name: str, *, override: bool = False) -> Callable[[F], F]:
     """Register a model factory under ``name`` (a decorator).
 
     A factory takes keyword arguments only and returns a ``keras.Model`` that maps
@@ -292,12 +285,9 @@ def model_info(model: keras.Model) -> ModelInfo | None:
         >>> model_info(keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])) is None
         True
     """
-    from mnistkit.layers import ModelOutput
-
-    cards = [layer for layer in getattr(model, "layers", []) if isinstance(layer, ModelOutput)]
-    if not cards:
+    card = output_card(model)
+    if card is None:
         return None
-    card = cards[-1]
     recipe = None if card.recipe is None else Recipe.from_dict(card.recipe)
     return ModelInfo(name=card.model_name, output=card.kind, recipe=recipe)
 
@@ -472,7 +462,7 @@ def softmax() -> keras.Model:
     """
     import keras
 
-    inputs = keras.Input((28, 28, 1), name="image")
+    inputs = keras.Input(IMAGE_SHAPE, name="image")
     flat = keras.layers.Flatten(name="flatten")(inputs)
     logits = keras.layers.Dense(
         10,
@@ -484,16 +474,20 @@ def softmax() -> keras.Model:
     return keras.Model(inputs, logits, name="softmax")
 
 
+# deep_cnn's keep_prob, unless told otherwise, is the one it trains with in the tutorial.
+_TUTORIAL = Recipe(
+    optimizer="adam",
+    learning_rate=1e-4,
+    steps=20_000,
+    batch_size=50,
+    keep_prob=0.5,
+    summary="The tutorial's: Adam at 1e-4, 20,000 steps of 50, keep_prob 0.5.",
+)
+
+
 @register_model("deep_cnn")
 @with_recipes(
-    default=Recipe(
-        optimizer="adam",
-        learning_rate=1e-4,
-        steps=20_000,
-        batch_size=50,
-        keep_prob=0.5,
-        summary="The tutorial's: Adam at 1e-4, 20,000 steps of 50, keep_prob 0.5.",
-    ),
+    default=_TUTORIAL,
     fast=Recipe(
         optimizer="adam",
         learning_rate=3e-3,
@@ -527,7 +521,7 @@ def softmax() -> keras.Model:
     ),
 )
 @with_weights(mnist=Weights("mnistkit", "data/weights/deep_cnn-mnist.npz"))
-def deep_cnn(*, keep_prob: float = 0.5, seed: int | None = None) -> keras.Model:
+def deep_cnn(*, keep_prob: float = _TUTORIAL.keep_prob, seed: int | None = None) -> keras.Model:  # type: ignore[assignment]
     """The tutorial's deep MNIST network: conv/pool twice, dense 1024, dropout, dense 10.
 
     Convolutions are 5x5 with SAME padding and ReLU (32 then 64 filters), each
@@ -537,7 +531,8 @@ def deep_cnn(*, keep_prob: float = 0.5, seed: int | None = None) -> keras.Model:
     deviation 0.1 and biases at 0.1, as in the tutorial.
 
     Args:
-        keep_prob: Probability that a unit of the 1024-unit layer is kept in training.
+        keep_prob: Probability that a unit of the 1024-unit layer is kept in training;
+            by default the tutorial's 0.5, that of the ``default`` recipe.
         seed: Seed of the initial weights and dropout masks; ``None`` draws one.
 
     Returns:
@@ -565,7 +560,7 @@ def deep_cnn(*, keep_prob: float = 0.5, seed: int | None = None) -> keras.Model:
         )
 
     bias = keras.initializers.Constant(0.1)
-    inputs = keras.Input((28, 28, 1), name="image")
+    inputs = keras.Input(IMAGE_SHAPE, name="image")
     x = inputs
     for index, filters in enumerate((32, 64), start=1):
         x = keras.layers.Conv2D(
@@ -577,12 +572,7 @@ def deep_cnn(*, keep_prob: float = 0.5, seed: int | None = None) -> keras.Model:
             bias_initializer=bias,
             name=f"conv{index}",
         )(x)
-        x = keras.layers.MaxPooling2D(
-            2,
-            strides=2,
-            padding="same",
-            name=f"pool{index}",
-        )(x)
+        x = keras.layers.MaxPooling2D(2, strides=2, padding="same", name=f"pool{index}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(
         1024,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
+from mnistkit._factories import F, declare, declared
 from mnistkit.errors import InvalidArgumentError, UnknownNameError
 from mnistkit.validation import (
     check_in_range,
@@ -39,12 +39,8 @@ __all__ = [
     "with_recipes",
 ]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 #: The name of the recipe used when none is asked for.
 DEFAULT_RECIPE = "default"
-
-_ATTRIBUTE = "mnistkit_recipes"
 
 #: The Keras optimizers a recipe, the Trainer and the command line accept by name.
 OPTIMIZERS = (
@@ -337,16 +333,7 @@ def with_recipes(**recipes: Recipe) -> Callable[[F], F]:
         >>> sorted(recipes_of(my_model)), recipes_of(my_model)["default"].name
         (['default'], 'default')
     """
-    for key, recipe in recipes.items():
-        if not isinstance(recipe, Recipe):
-            raise invalid(key, "a Recipe", recipe)
-    named = {key: dataclasses.replace(recipe, name=key) for key, recipe in recipes.items()}
-
-    def decorator(factory: F) -> F:
-        setattr(factory, _ATTRIBUTE, MappingProxyType(named))
-        return factory
-
-    return decorator
+    return declare("recipes", Recipe, recipes)
 
 
 def recipes_of(factory: Callable[..., Any]) -> Mapping[str, Recipe]:
@@ -358,7 +345,7 @@ def recipes_of(factory: Callable[..., Any]) -> Mapping[str, Recipe]:
     Returns:
         A read-only mapping of recipe names to recipes.
     """
-    return getattr(factory, _ATTRIBUTE, MappingProxyType({}))
+    return declared(factory, "recipes")
 
 
 def resolve_recipe(
