@@ -78,6 +78,9 @@ OVERRIDABLE = (
     "precision",
 )
 
+# The largest value of each setting that runs from 0 (none) up.
+_HIGHEST = {"rotation": 180.0, "scale": 0.9, "shear": 80.0, "label_smoothing": 0.99}
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -163,13 +166,8 @@ class Recipe:
         if self.precision is not None:
             check_one_of(self.precision, "precision", PRECISIONS)
         set_(self, "shift", check_non_negative_int(self.shift, "shift"))
-        for field, top in (("rotation", 180.0), ("scale", 0.9), ("shear", 80.0)):
+        for field, top in _HIGHEST.items():
             set_(self, field, check_in_range(getattr(self, field), field, 0.0, top))
-        set_(
-            self,
-            "label_smoothing",
-            check_in_range(self.label_smoothing, "label_smoothing", 0.0, 0.99),
-        )
         if self.ema is not None:
             set_(self, "ema", check_in_range(self.ema, "ema", 0.0, 0.99999))
         if not isinstance(self.summary, str):
@@ -302,14 +300,10 @@ def check_optimizer(name: str) -> str:
     return name
 
 
-#: The recipe of a model that carries none, Adam at 1e-3 for one epoch of 32.
+#: The recipe of a model that carries none: a :class:`Recipe`'s defaults (Adam at 1e-3,
+#: batches of 32) for one epoch.
 GENERIC_RECIPE = Recipe(
-    optimizer="adam",
-    learning_rate=1e-3,
-    batch_size=32,
-    epochs=1,
-    summary="Generic settings for a model without recipes.",
-    name="generic",
+    epochs=1, summary="Generic settings for a model without recipes.", name="generic"
 )
 
 
