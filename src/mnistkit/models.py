@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from mnistkit._factories import MODELS, F, output_card
 from mnistkit.errors import InvalidArgumentError
+from mnistkit.quiet import quiet_tensorflow
 from mnistkit.recipes import Recipe, recipes_of, resolve_recipe, with_recipes
 from mnistkit.registry import Entry
-from mnistkit.validation import check_one_of, invalid
+from mnistkit.validation import check_one_of, check_seed, invalid
 from mnistkit.weights import Weights, resolve_weights, weights_of, with_weights
 
 if TYPE_CHECKING:
@@ -178,8 +179,6 @@ def build(
     check_one_of(output, "output", ("logits", "probabilities"))
     if name is not None and (not isinstance(name, str) or not name):
         raise invalid("name", "a non-empty string", name)
-    from mnistkit.quiet import quiet_tensorflow
-
     quiet_tensorflow()  # before the factory imports Keras
     entry = MODELS.entry(model)
     factory = MODELS.get(entry.name)
@@ -191,12 +190,9 @@ def build(
     chosen = resolve_recipe(recipes_of(factory), recipe, model=entry.name)
     if chosen.keep_prob is not None and _accepts(factory, "keep_prob"):
         kwargs.setdefault("keep_prob", chosen.keep_prob)
+    made = MODELS.create(entry.name, **kwargs)
     built = with_model_info(
-        MODELS.create(entry.name, **kwargs),
-        model_name=entry.name,
-        output=output,
-        recipe=chosen,
-        name=name or _unique(entry.name),
+        made, model_name=entry.name, output=output, recipe=chosen, name=name or _unique(entry.name)
     )
     return built if trained is None else trained.load_into(built)
 
@@ -255,12 +251,8 @@ def with_model_info(
             f"{described} has {len(inputs)} inputs and {len(outputs)} outputs; mnistkit "
             "trains models with one input of images and one output of class scores."
         )
-    card = ModelOutput(
-        output,
-        model=model_name,
-        recipe=None if recipe is None else recipe.as_dict(),
-        name=f"output_{output}",
-    )
+    settings = None if recipe is None else recipe.as_dict()
+    card = ModelOutput(output, model=model_name, recipe=settings, name=f"output_{output}")
     if not outputs:
         inputs = [keras.Input(IMAGE_SHAPE, name="image")]
         outputs = [model(inputs[0])]
@@ -418,12 +410,10 @@ def model_recipes(name: str) -> Mapping[str, Recipe]:
 
 def _accepts(factory: Callable[..., Any], parameter: str) -> bool:
     try:
-        parameters = inspect.signature(factory).parameters
+        inspect.signature(factory).bind_partial(**{parameter: None})
     except (TypeError, ValueError):
         return False
-    return parameter in parameters or any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
-    )
+    return True
 
 
 def _unique(name: str) -> str:
@@ -465,11 +455,7 @@ def softmax() -> keras.Model:
     inputs = keras.Input(IMAGE_SHAPE, name="image")
     flat = keras.layers.Flatten(name="flatten")(inputs)
     logits = keras.layers.Dense(
-        10,
-        kernel_initializer="zeros",
-        bias_initializer="zeros",
-        dtype="float32",
-        name="logits",
+        10, kernel_initializer="zeros", bias_initializer="zeros", dtype="float32", name="logits"
     )(flat)
     return keras.Model(inputs, logits, name="softmax")
 
@@ -546,10 +532,7 @@ def deep_cnn(*, keep_prob: float = _TUTORIAL.keep_prob, seed: int | None = None)
         >>> parameter_count(deep_cnn())
         3274634
     """
-    from mnistkit.validation import check_probability, check_seed
-
-    keep_prob = check_probability(keep_prob, "keep_prob")
-    seed = None if seed is None else check_seed(seed)
+    seed = None if seed is None else check_seed(seed)  # before the initializers add to it
     import keras
 
     from mnistkit.layers import KeepProbDropout
@@ -560,8 +543,7 @@ def deep_cnn(*, keep_prob: float = _TUTORIAL.keep_prob, seed: int | None = None)
         )
 
     bias = keras.initializers.Constant(0.1)
-    inputs = keras.Input(IMAGE_SHAPE, name="image")
-    x = inputs
+    x = inputs = keras.Input(IMAGE_SHAPE, name="image")
     for index, filters in enumerate((32, 64), start=1):
         x = keras.layers.Conv2D(
             filters,
@@ -575,19 +557,11 @@ def deep_cnn(*, keep_prob: float = _TUTORIAL.keep_prob, seed: int | None = None)
         x = keras.layers.MaxPooling2D(2, strides=2, padding="same", name=f"pool{index}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(
-        1024,
-        activation="relu",
-        kernel_initializer=weights(3),
-        bias_initializer=bias,
-        name="fc1",
+        1024, activation="relu", kernel_initializer=weights(3), bias_initializer=bias, name="fc1"
     )(x)
     x = KeepProbDropout(keep_prob, seed=seed, name="dropout")(x)
     # Logits stay float32 under a mixed-precision policy, so the loss is computed in full.
     logits = keras.layers.Dense(
-        10,
-        kernel_initializer=weights(4),
-        bias_initializer=bias,
-        dtype="float32",
-        name="logits",
+        10, kernel_initializer=weights(4), bias_initializer=bias, dtype="float32", name="logits"
     )(x)
     return keras.Model(inputs, logits, name="deep_cnn")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from mnistkit._capped_zip import check_declared, check_member, read_member
 from mnistkit._files import atomic_path
 from mnistkit.errors import DataFormatError, DataNotFoundError, MnistkitError, PluginError
+from mnistkit.quiet import quiet_tensorflow
 from mnistkit.validation import invalid
 
 if TYPE_CHECKING:
@@ -142,8 +143,6 @@ def load_model(path: str | os.PathLike[str], *, compile: bool = True) -> keras.M
         config = _read_json_member(archive, "config.json", path)
         _check_members(archive, path)  # Keras reads them whole, trusting their headers
     read_metadata(path)  # a broken one is refused before Keras loads
-    from mnistkit.quiet import quiet_tensorflow
-
     quiet_tensorflow()
     import keras
 
