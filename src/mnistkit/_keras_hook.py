@@ -43,12 +43,14 @@ class _KerasFinder(importlib.abc.MetaPathFinder):
 
 
 class _ThenRegister(importlib.abc.Loader):
+    """Runs the Keras package's own loader, then registers the layers.
+
+    Module creation is left to :class:`~importlib.abc.Loader`'s default, as Keras's
+    source loader leaves it.
+    """
+
     def __init__(self, loader: Any) -> None:
         self.loader = loader
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        module: ModuleType | None = self.loader.create_module(spec)
-        return module
 
     def exec_module(self, module: ModuleType) -> None:
         self.loader.exec_module(module)

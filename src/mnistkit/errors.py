@@ -30,10 +30,6 @@ class MnistkitError(Exception):
 class UnknownNameError(MnistkitError, LookupError):
     """Nothing is registered under the requested name."""
 
-    def __str__(self) -> str:
-        # KeyError-style repr quoting would hide the message; LookupError has none.
-        return str(self.args[0]) if self.args else ""
-
 
 class InvalidArgumentError(MnistkitError, ValueError):
     """An argument has a value outside what the function accepts.

@@ -12,12 +12,14 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
+from mnistkit._factories import MODELS, F, output_card
 from mnistkit.errors import InvalidArgumentError
+from mnistkit.quiet import quiet_tensorflow
 from mnistkit.recipes import Recipe, recipes_of, resolve_recipe, with_recipes
-from mnistkit.registry import Entry, Registry
-from mnistkit.validation import check_one_of, invalid
+from mnistkit.registry import Entry
+from mnistkit.validation import check_one_of, check_seed, invalid
 from mnistkit.weights import Weights, resolve_weights, weights_of, with_weights
 
 if TYPE_CHECKING:
@@ -41,16 +43,8 @@ __all__ = [
     "with_model_info",
 ]
 
-#: The registry of model factories. ``MODELS.entry(name)`` describes a name and
-#: ``MODELS.get(name)`` returns its factory (see :class:`~mnistkit.registry.Registry`).
-MODELS: Registry[Callable[..., keras.Model]] = Registry(
-    "model", group="mnistkit.models", lister="mnistkit.list_models() or `mnistkit models`"
-)
-
 #: The shape of one image, as every registered model takes it.
 IMAGE_SHAPE = (28, 28, 1)
-
-Factory = TypeVar("Factory", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -73,7 +67,7 @@ class ModelInfo:
         return self.output == "logits"
 
 
-def register_model(name: str, *, override: bool = False) -> Callable[[Factory], Factory]:
+def register_model(name: str, *, override: bool = False) -> Callable[[F], F]:
     """Register a model factory under ``name`` (a decorator).
 
     A factory takes keyword arguments only and returns a ``keras.Model`` that maps
@@ -185,8 +179,6 @@ def build(
     check_one_of(output, "output", ("logits", "probabilities"))
     if name is not None and (not isinstance(name, str) or not name):
         raise invalid("name", "a non-empty string", name)
-    from mnistkit.quiet import quiet_tensorflow
-
     quiet_tensorflow()  # before the factory imports Keras
     entry = MODELS.entry(model)
     factory = MODELS.get(entry.name)
@@ -198,12 +190,9 @@ def build(
     chosen = resolve_recipe(recipes_of(factory), recipe, model=entry.name)
     if chosen.keep_prob is not None and _accepts(factory, "keep_prob"):
         kwargs.setdefault("keep_prob", chosen.keep_prob)
+    made = MODELS.create(entry.name, **kwargs)
     built = with_model_info(
-        MODELS.create(entry.name, **kwargs),
-        model_name=entry.name,
-        output=output,
-        recipe=chosen,
-        name=name or _unique(entry.name),
+        made, model_name=entry.name, output=output, recipe=chosen, name=name or _unique(entry.name)
     )
     return built if trained is None else trained.load_into(built)
 
@@ -262,12 +251,8 @@ def with_model_info(
             f"{described} has {len(inputs)} inputs and {len(outputs)} outputs; mnistkit "
             "trains models with one input of images and one output of class scores."
         )
-    card = ModelOutput(
-        output,
-        model=model_name,
-        recipe=None if recipe is None else recipe.as_dict(),
-        name=f"output_{output}",
-    )
+    settings = None if recipe is None else recipe.as_dict()
+    card = ModelOutput(output, model=model_name, recipe=settings, name=f"output_{output}")
     if not outputs:
         inputs = [keras.Input(IMAGE_SHAPE, name="image")]
         outputs = [model(inputs[0])]
@@ -292,12 +277,9 @@ def model_info(model: keras.Model) -> ModelInfo | None:
         >>> model_info(keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])) is None
         True
     """
-    from mnistkit.layers import ModelOutput
-
-    cards = [layer for layer in getattr(model, "layers", []) if isinstance(layer, ModelOutput)]
-    if not cards:
+    card = output_card(model)
+    if card is None:
         return None
-    card = cards[-1]
     recipe = None if card.recipe is None else Recipe.from_dict(card.recipe)
     return ModelInfo(name=card.model_name, output=card.kind, recipe=recipe)
 
@@ -434,12 +416,10 @@ def model_recipes(name: str) -> Mapping[str, Recipe]:
 
 def _accepts(factory: Callable[..., Any], parameter: str) -> bool:
     try:
-        parameters = inspect.signature(factory).parameters
+        inspect.signature(factory).bind_partial(**{parameter: None})
     except (TypeError, ValueError):
         return False
-    return parameter in parameters or any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
-    )
+    return True
 
 
 def _unique(name: str) -> str:
@@ -478,28 +458,28 @@ def softmax() -> keras.Model:
     """
     import keras
 
-    inputs = keras.Input((28, 28, 1), name="image")
+    inputs = keras.Input(IMAGE_SHAPE, name="image")
     flat = keras.layers.Flatten(name="flatten")(inputs)
     logits = keras.layers.Dense(
-        10,
-        kernel_initializer="zeros",
-        bias_initializer="zeros",
-        dtype="float32",
-        name="logits",
+        10, kernel_initializer="zeros", bias_initializer="zeros", dtype="float32", name="logits"
     )(flat)
     return keras.Model(inputs, logits, name="softmax")
 
 
+# deep_cnn's keep_prob, unless told otherwise, is the one it trains with in the tutorial.
+_TUTORIAL = Recipe(
+    optimizer="adam",
+    learning_rate=1e-4,
+    steps=20_000,
+    batch_size=50,
+    keep_prob=0.5,
+    summary="The tutorial's: Adam at 1e-4, 20,000 steps of 50, keep_prob 0.5.",
+)
+
+
 @register_model("deep_cnn")
 @with_recipes(
-    default=Recipe(
-        optimizer="adam",
-        learning_rate=1e-4,
-        steps=20_000,
-        batch_size=50,
-        keep_prob=0.5,
-        summary="The tutorial's: Adam at 1e-4, 20,000 steps of 50, keep_prob 0.5.",
-    ),
+    default=_TUTORIAL,
     fast=Recipe(
         optimizer="adam",
         learning_rate=3e-3,
@@ -533,7 +513,7 @@ def softmax() -> keras.Model:
     ),
 )
 @with_weights(mnist=Weights("mnistkit", "data/weights/deep_cnn-mnist.npz"))
-def deep_cnn(*, keep_prob: float = 0.5, seed: int | None = None) -> keras.Model:
+def deep_cnn(*, keep_prob: float = _TUTORIAL.keep_prob, seed: int | None = None) -> keras.Model:  # type: ignore[assignment]
     """The tutorial's deep MNIST network: conv/pool twice, dense 1024, dropout, dense 10.
 
     Convolutions are 5x5 with SAME padding and ReLU (32 then 64 filters), each
@@ -543,7 +523,8 @@ def deep_cnn(*, keep_prob: float = 0.5, seed: int | None = None) -> keras.Model:
     deviation 0.1 and biases at 0.1, as in the tutorial.
 
     Args:
-        keep_prob: Probability that a unit of the 1024-unit layer is kept in training.
+        keep_prob: Probability that a unit of the 1024-unit layer is kept in training;
+            by default the tutorial's 0.5, that of the ``default`` recipe.
         seed: Seed of the initial weights and dropout masks; ``None`` draws one.
 
     Returns:
@@ -557,10 +538,7 @@ def deep_cnn(*, keep_prob: float = 0.5, seed: int | None = None) -> keras.Model:
         >>> parameter_count(deep_cnn())
         3274634
     """
-    from mnistkit.validation import check_probability, check_seed
-
-    keep_prob = check_probability(keep_prob, "keep_prob")
-    seed = None if seed is None else check_seed(seed)
+    seed = None if seed is None else check_seed(seed)  # before the initializers add to it
     import keras
 
     from mnistkit.layers import KeepProbDropout
@@ -571,8 +549,7 @@ def deep_cnn(*, keep_prob: float = 0.5, seed: int | None = None) -> keras.Model:
         )
 
     bias = keras.initializers.Constant(0.1)
-    inputs = keras.Input((28, 28, 1), name="image")
-    x = inputs
+    x = inputs = keras.Input(IMAGE_SHAPE, name="image")
     for index, filters in enumerate((32, 64), start=1):
         x = keras.layers.Conv2D(
             filters,
@@ -583,27 +560,14 @@ def deep_cnn(*, keep_prob: float = 0.5, seed: int | None = None) -> keras.Model:
             bias_initializer=bias,
             name=f"conv{index}",
         )(x)
-        x = keras.layers.MaxPooling2D(
-            2,
-            strides=2,
-            padding="same",
-            name=f"pool{index}",
-        )(x)
+        x = keras.layers.MaxPooling2D(2, strides=2, padding="same", name=f"pool{index}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(
-        1024,
-        activation="relu",
-        kernel_initializer=weights(3),
-        bias_initializer=bias,
-        name="fc1",
+        1024, activation="relu", kernel_initializer=weights(3), bias_initializer=bias, name="fc1"
     )(x)
     x = KeepProbDropout(keep_prob, seed=seed, name="dropout")(x)
     # Logits stay float32 under a mixed-precision policy, so the loss is computed in full.
     logits = keras.layers.Dense(
-        10,
-        kernel_initializer=weights(4),
-        bias_initializer=bias,
-        dtype="float32",
-        name="logits",
+        10, kernel_initializer=weights(4), bias_initializer=bias, dtype="float32", name="logits"
     )(x)
     return keras.Model(inputs, logits, name="deep_cnn")

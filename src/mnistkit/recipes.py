@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
+from mnistkit._factories import F, declare, declared
 from mnistkit.errors import InvalidArgumentError, UnknownNameError
 from mnistkit.validation import (
     check_in_range,
@@ -39,12 +39,8 @@ __all__ = [
     "with_recipes",
 ]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 #: The name of the recipe used when none is asked for.
 DEFAULT_RECIPE = "default"
-
-_ATTRIBUTE = "mnistkit_recipes"
 
 #: The Keras optimizers a recipe, the Trainer and the command line accept by name.
 OPTIMIZERS = (
@@ -81,6 +77,9 @@ OVERRIDABLE = (
     "keep_prob",
     "precision",
 )
+
+# The largest value of each setting that runs from 0 (none) up.
+_HIGHEST = {"rotation": 180.0, "scale": 0.9, "shear": 80.0, "label_smoothing": 0.99}
 
 
 @dataclass(frozen=True)
@@ -167,13 +166,8 @@ class Recipe:
         if self.precision is not None:
             check_one_of(self.precision, "precision", PRECISIONS)
         set_(self, "shift", check_non_negative_int(self.shift, "shift"))
-        for field, top in (("rotation", 180.0), ("scale", 0.9), ("shear", 80.0)):
+        for field, top in _HIGHEST.items():
             set_(self, field, check_in_range(getattr(self, field), field, 0.0, top))
-        set_(
-            self,
-            "label_smoothing",
-            check_in_range(self.label_smoothing, "label_smoothing", 0.0, 0.99),
-        )
         if self.ema is not None:
             set_(self, "ema", check_in_range(self.ema, "ema", 0.0, 0.99999))
         if not isinstance(self.summary, str):
@@ -306,14 +300,10 @@ def check_optimizer(name: str) -> str:
     return name
 
 
-#: The recipe of a model that carries none, Adam at 1e-3 for one epoch of 32.
+#: The recipe of a model that carries none: a :class:`Recipe`'s defaults (Adam at 1e-3,
+#: batches of 32) for one epoch.
 GENERIC_RECIPE = Recipe(
-    optimizer="adam",
-    learning_rate=1e-3,
-    batch_size=32,
-    epochs=1,
-    summary="Generic settings for a model without recipes.",
-    name="generic",
+    epochs=1, summary="Generic settings for a model without recipes.", name="generic"
 )
 
 
@@ -337,16 +327,7 @@ def with_recipes(**recipes: Recipe) -> Callable[[F], F]:
         >>> sorted(recipes_of(my_model)), recipes_of(my_model)["default"].name
         (['default'], 'default')
     """
-    for key, recipe in recipes.items():
-        if not isinstance(recipe, Recipe):
-            raise invalid(key, "a Recipe", recipe)
-    named = {key: dataclasses.replace(recipe, name=key) for key, recipe in recipes.items()}
-
-    def decorator(factory: F) -> F:
-        setattr(factory, _ATTRIBUTE, MappingProxyType(named))
-        return factory
-
-    return decorator
+    return declare("recipes", Recipe, recipes)
 
 
 def recipes_of(factory: Callable[..., Any]) -> Mapping[str, Recipe]:
@@ -358,7 +339,7 @@ def recipes_of(factory: Callable[..., Any]) -> Mapping[str, Recipe]:
     Returns:
         A read-only mapping of recipe names to recipes.
     """
-    return getattr(factory, _ATTRIBUTE, MappingProxyType({}))
+    return declared(factory, "recipes")
 
 
 def resolve_recipe(

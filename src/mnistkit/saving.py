@@ -15,12 +15,15 @@ import os
 import re
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mnistkit._capped_zip import check_declared, check_member, read_member
 from mnistkit._files import atomic_path
 from mnistkit.errors import DataFormatError, DataNotFoundError, MnistkitError, PluginError
+from mnistkit.quiet import quiet_tensorflow
+from mnistkit.validation import invalid
 
 if TYPE_CHECKING:
     import keras
@@ -62,14 +65,9 @@ def save_model(
         >>> read_metadata(path)
         {'steps': 0}
     """
-    from mnistkit.errors import InvalidArgumentError
-
     path = Path(path)
     if path.suffix != ".keras":
-        raise InvalidArgumentError(
-            "Invalid value for argument `path`. Expected a file name ending in `.keras`. "
-            f"Received: path={str(path)!r}"
-        )
+        raise invalid("path", "a file name ending in `.keras`", str(path))
     with atomic_path(path) as temporary:
         model.save(temporary)
         if metadata is not None:
@@ -145,8 +143,6 @@ def load_model(path: str | os.PathLike[str], *, compile: bool = True) -> keras.M
         config = _read_json_member(archive, "config.json", path)
         _check_members(archive, path)  # Keras reads them whole, trusting their headers
     read_metadata(path)  # a broken one is refused before Keras loads
-    from mnistkit.quiet import quiet_tensorflow
-
     quiet_tensorflow()
     import keras
 
@@ -226,7 +222,7 @@ def _why_not_loaded(message: str, config: Any) -> str:
     unknown = re.search(r"Could not locate (?:class|function) '([^']+)'", message)
     if unknown:
         name = unknown.group(1)
-        module = next((found.get("module") for found in _objects(config, name)), None)
+        module = next((found.get("module") for found in _of_class(config, name)), None)
         where = f" from module {module!r}" if isinstance(module, str) else ""
         return (
             f"it uses the class {name!r}{where}, which neither Keras, mnistkit nor any "
@@ -234,7 +230,7 @@ def _why_not_loaded(message: str, config: Any) -> str:
             "(`mnistkit models` lists the installed models)."
         )
     if "safe_mode" in message or "unsafe_deserialization" in message:
-        layers = [found.get("name") for found in _objects(config, "Lambda")]
+        layers = [found.get("name") for found in _of_class(config, "Lambda")]
         named = f" (layer {layers[0]!r})" if layers and isinstance(layers[0], str) else ""
         return (
             f"it holds Python code{named}, a Lambda layer or function, which mnistkit never "
@@ -243,41 +239,34 @@ def _why_not_loaded(message: str, config: Any) -> str:
     return message.strip().split("\n")[0]
 
 
-def _objects(config: Any, class_name: str) -> list[dict[str, Any]]:
+def _objects(config: Any) -> Iterator[dict[str, Any]]:
+    """Every dictionary in a Keras config, the outer ones first."""
+    if isinstance(config, dict):
+        yield config
+        config = list(config.values())
+    if isinstance(config, list):
+        for value in config:
+            yield from _objects(value)
+
+
+def _of_class(config: Any, class_name: str) -> list[dict[str, Any]]:
     """The serialized objects of a class in a Keras config, with their ``config`` merged."""
-    found: list[dict[str, Any]] = []
-    if isinstance(config, dict):
-        if config.get("class_name") == class_name:
-            inner = config.get("config")
-            found.append({**(inner if isinstance(inner, dict) else {}), **config})
-        for value in config.values():
-            found += _objects(value, class_name)
-    elif isinstance(config, list):
-        for value in config:
-            found += _objects(value, class_name)
-    return found
-
-
-def _custom_modules(config: Any) -> set[str]:
-    found: set[str] = set()
-    if isinstance(config, dict):
-        registered = config.get("registered_name")
-        module = config.get("module")
-        if isinstance(registered, str) and ">" in registered and isinstance(module, str):
-            found.add(module)
-        for value in config.values():
-            found |= _custom_modules(value)
-    elif isinstance(config, list):
-        for value in config:
-            found |= _custom_modules(value)
-    return found
+    found = [found for found in _objects(config) if found.get("class_name") == class_name]
+    return [{**(o["config"] if isinstance(o.get("config"), dict) else {}), **o} for o in found]
 
 
 def _import_plugin_modules(config: Any, path: Path) -> None:
-    from mnistkit.models import MODELS
+    from mnistkit._factories import MODELS
 
     plugins = MODELS.plugin_modules()
-    for module in sorted(_custom_modules(config)):
+    custom = {
+        found["module"]
+        for found in _objects(config)
+        if isinstance(found.get("module"), str)
+        and isinstance(registered := found.get("registered_name"), str)
+        and ">" in registered
+    }
+    for module in sorted(custom):
         if module in sys.modules or module.split(".")[0] not in plugins:
             continue
         try:

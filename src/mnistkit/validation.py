@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 from mnistkit.errors import InvalidArgumentError
@@ -67,6 +67,19 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def _integer(value: Any, name: str, expected: str, low: int, high: float = math.inf) -> int:
+    if not _is_int(value) or not low <= value <= high:
+        raise invalid(name, expected, value)
+    return int(value)
+
+
+def _real(value: Any, name: str, expected: str, accept: Callable[[float], bool]) -> float:
+    # NaN fails every comparison, so no `accept` takes it.
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not accept(float(value)):
+        raise invalid(name, expected, value)
+    return float(value)
+
+
 def check_positive_int(value: Any, name: str) -> int:
     """Return ``value`` as an ``int`` if it is an integer of 1 or more.
 
@@ -84,9 +97,7 @@ def check_positive_int(value: Any, name: str) -> int:
         >>> check_positive_int(3, "steps")
         3
     """
-    if not _is_int(value) or value < 1:
-        raise invalid(name, "a positive integer", value)
-    return int(value)
+    return _integer(value, name, "a positive integer", 1)
 
 
 def check_non_negative_int(value: Any, name: str) -> int:
@@ -106,9 +117,7 @@ def check_non_negative_int(value: Any, name: str) -> int:
         >>> check_non_negative_int(0, "shift")
         0
     """
-    if not _is_int(value) or value < 0:
-        raise invalid(name, "a non-negative integer", value)
-    return int(value)
+    return _integer(value, name, "a non-negative integer", 0)
 
 
 def check_seed(value: Any, name: str = "seed") -> int:
@@ -132,9 +141,7 @@ def check_seed(value: Any, name: str = "seed") -> int:
         ...
         mnistkit.errors.InvalidArgumentError: ... Received: seed=4294967296
     """
-    if not _is_int(value) or not 0 <= value <= MAX_SEED:
-        raise invalid(name, f"an integer from 0 to {MAX_SEED}", value)
-    return int(value)
+    return _integer(value, name, f"an integer from 0 to {MAX_SEED}", 0, MAX_SEED)
 
 
 def check_probability(value: Any, name: str) -> float:
@@ -154,10 +161,7 @@ def check_probability(value: Any, name: str) -> float:
         >>> check_probability(0.5, "keep_prob")
         0.5
     """
-    number = _real(value)
-    if number is None or not 0.0 < number <= 1.0:
-        raise invalid(name, "a float in (0, 1]", value)
-    return number
+    return _real(value, name, "a float in (0, 1]", lambda number: 0.0 < number <= 1.0)
 
 
 def check_positive_float(value: Any, name: str) -> float:
@@ -177,10 +181,7 @@ def check_positive_float(value: Any, name: str) -> float:
         >>> check_positive_float(1e-3, "learning_rate")
         0.001
     """
-    number = _real(value)
-    if number is None or not 0.0 < number < math.inf:
-        raise invalid(name, "a positive float", value)
-    return number
+    return _real(value, name, "a positive float", lambda number: 0.0 < number < math.inf)
 
 
 def check_in_range(value: Any, name: str, low: float, high: float) -> float:
@@ -202,10 +203,8 @@ def check_in_range(value: Any, name: str, low: float, high: float) -> float:
         >>> check_in_range(0.1, "label_smoothing", 0.0, 0.99)
         0.1
     """
-    number = _real(value)
-    if number is None or not low <= number <= high:
-        raise invalid(name, f"a float from {low:g} to {high:g}", value)
-    return number
+    expected = f"a float from {low:g} to {high:g}"
+    return _real(value, name, expected, lambda number: low <= number <= high)
 
 
 def check_bool(value: Any, name: str) -> bool:
@@ -260,10 +259,3 @@ def check_one_of(value: T, name: str, choices: Collection[T]) -> T:
         listed = ", ".join(repr(choice) for choice in choices)
         raise invalid(name, f"one of {listed}", value)
     return value
-
-
-def _real(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return None
-    number = float(value)
-    return None if math.isnan(number) else number

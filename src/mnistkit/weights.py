@@ -14,7 +14,6 @@ object and no code is ever loaded."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import importlib.resources
@@ -26,10 +25,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mnistkit._factories import MODELS, F, declare, declared, output_card
 from mnistkit._files import atomic_path, write_bytes_atomically
 from mnistkit.errors import DataFormatError, DataNotFoundError, UnknownNameError
 from mnistkit.recipes import Recipe
@@ -50,8 +50,6 @@ __all__ = [
     "write_weights",
 ]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 #: The weight set a model name stands for where none is named (``mnistkit predict deep_cnn``).
 DEFAULT_WEIGHTS = "mnist"
 
@@ -65,7 +63,6 @@ MNIST_LICENSE = (
 #: The types :func:`write_weights` stores arrays in.
 STORAGE_DTYPES = ("float16", "float32")
 
-_ATTRIBUTE = "mnistkit_weights"
 # The most a weight set's metadata may hold: the shipped ones take about 3 KB.
 _META_LIMIT = 2**20
 
@@ -236,13 +233,12 @@ class Weights:
                 fit the model's weights (the message names the first that does not).
         """
         from mnistkit.layers import parameters
-        from mnistkit.models import model_info  # models imports this module
 
-        info = model_info(model)
-        if info is not None and self.meta["model"] != info.name:
+        card = output_card(model)
+        if card is not None and self.meta["model"] != card.model_name:
             raise DataFormatError(
                 f"{self.path.with_suffix('.json')}: these weights are for the model "
-                f"{self.meta['model']!r}, not {info.name!r}."
+                f"{self.meta['model']!r}, not {card.model_name!r}."
             )
         arrays = self.arrays()
         variables = parameters(model)
@@ -286,16 +282,7 @@ def with_weights(**weights: Weights) -> Callable[[F], F]:
         >>> weights_of(tiny_mlp)["mnist"]
         Weights(package='my_plugin', file='weights/tiny_mlp-mnist.npz', name='mnist')
     """
-    for key, value in weights.items():
-        if not isinstance(value, Weights):
-            raise invalid(key, "a Weights", value)
-    named = {key: dataclasses.replace(value, name=key) for key, value in weights.items()}
-
-    def decorator(factory: F) -> F:
-        setattr(factory, _ATTRIBUTE, MappingProxyType(named))
-        return factory
-
-    return decorator
+    return declare("weights", Weights, weights)
 
 
 def weights_of(factory: Callable[..., Any]) -> Mapping[str, Weights]:
@@ -307,7 +294,7 @@ def weights_of(factory: Callable[..., Any]) -> Mapping[str, Weights]:
     Returns:
         A read-only mapping of names to :class:`Weights`.
     """
-    return getattr(factory, _ATTRIBUTE, MappingProxyType({}))
+    return declared(factory, "weights")
 
 
 def model_weights(name: str) -> Mapping[str, Weights]:
@@ -329,8 +316,6 @@ def model_weights(name: str) -> Mapping[str, Weights]:
         >>> model_weights("deep_cnn")["mnist"].meta["recipe"]["name"]
         'best'
     """
-    from mnistkit.models import MODELS  # models imports this module
-
     return weights_of(MODELS.get(name))
 
 
