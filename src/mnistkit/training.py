@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.metadata
 import platform
 import random
 import sys
@@ -719,9 +720,6 @@ def _check_callbacks(callbacks: Any) -> None:
 
 
 def _backend_version() -> dict[str, str]:
-    """The version of the library behind Keras's backend, by its name."""
-    name = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(keras.backend.backend())
-    if name is None:
-        return {}
-    module = sys.modules.get(name) or __import__(name)
-    return {name: str(module.__version__)}
+    """The versions of TensorFlow (the data pipelines') and of the backend's library."""
+    names = {"tensorflow", {"torch": "torch", "jax": "jax"}.get(keras.backend.backend(), "")}
+    return {name: importlib.metadata.version(name) for name in sorted(names - {""})}
