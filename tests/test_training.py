@@ -727,3 +727,10 @@ def test_averaged_weights_come_in_once_when_a_run_takes_several_fits(data, tmp_p
     recipe = Recipe(optimizer="adam", learning_rate=1e-3, steps=30, batch_size=20, ema=0.9)
     whole = assert_interrupted_run_resumes_exactly(data, tmp_path, recipe, seed=23, stop_at=5)
     assert whole.plan(data).fits() == [(0, 0, 1, 20), (20, 1, 2, 10)]
+
+
+def test_a_run_by_steps_shows_its_steps_as_the_tutorial_counts_them(data, capsys) -> None:
+    Trainer("softmax", seed=0).fit(data, steps=20, batch_size=20)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in lines] == [f"step {n}" for n in range(0, 20, 2)]
+    assert all(re.fullmatch(r"step \d+, training accuracy \d\.\d{4}", line) for line in lines)

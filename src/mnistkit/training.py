@@ -242,7 +242,9 @@ class Trainer:
             log_every: Print ``step N, training accuracy A`` every ``N`` steps, from
                 step 0, measured on the batch about to be trained on with dropout off
                 (and before any shift its recipe applies), and record each stretch's
-                figures in :attr:`RunHistory.log`.
+                figures in :attr:`RunHistory.log`. ``None``: a run by steps on arrays
+                logs ten such lines (unless ``verbose=0``), a run by epochs shows Keras's
+                progress.
             callbacks: Keras callbacks. One that overrides a batch-level hook
                 (``on_train_batch_end``...) sees every step; otherwise the Trainer
                 may run up to 10 steps per call into the backend (Keras's
@@ -275,6 +277,8 @@ class Trainer:
         recipe = self._run_recipe(steps, epochs, batch_size)
         _check_callbacks(callbacks)
         source = self._source(data)
+        if log_every is None and verbose != 0 and recipe.steps and isinstance(source, ArraySource):
+            log_every = RunPlan.default_log_every(recipe.steps)  # steps, as the tutorial counts
         validation = None if validation_data is None else self._source(validation_data)
         plan = self._plan(recipe, source, log_every, checkpoint_dir, checkpoint_every)
         if checkpoint_dir is None and resume:
