@@ -20,6 +20,7 @@ import tensorflow as tf
 from mnistkit import streams
 from mnistkit.datasets import Split, scale_pixels, sha256_of
 from mnistkit.errors import InvalidArgumentError
+from mnistkit.streams import _plain_graph
 
 #: Examples per batch when evaluating: it does not change the result.
 EVALUATION_BATCH = 1000
@@ -55,10 +56,7 @@ def shape_images(
     ``keep_pixels``, else they are scaled to float32 in [0, 1].
     """
     images = np.asarray(images)
-    if images.dtype == np.uint8:
-        if not keep_pixels:
-            images = scale_pixels(images)
-    elif not np.issubdtype(images.dtype, np.floating):
+    if images.dtype != np.uint8 and not np.issubdtype(images.dtype, np.floating):
         raise InvalidArgumentError(
             "Invalid value for argument `images`. Expected float images in [0, 1] or uint8 "
             f"pixels. Received: images.dtype={images.dtype}"
@@ -79,7 +77,7 @@ def shape_images(
                 f"model. Received: images.shape={images.shape}"
             )
     if images.dtype == np.uint8:
-        return np.asarray(images)
+        return np.asarray(images if keep_pixels else scale_pixels(images))
     images = np.asarray(images, dtype=np.float32)
     if images.size:
         low, high = float(images.min()), float(images.max())  # NaN if any is
@@ -203,26 +201,9 @@ class ArraySource:
     def steps_per_epoch(self, batch_size: int) -> int | None:
         return math.ceil(len(self.arrays.images) / batch_size)
 
-    def training_stream(
-        self,
-        *,
-        batch_size: int,
-        seed: int,
-        start_step: int,
-        augmentation: dict[str, Any],
-        one_hot: int | None,
-        label_smoothing: float,
-    ) -> tf.data.Dataset:
-        return streams.training_stream(
-            self.arrays.images,
-            self.arrays.labels,
-            batch_size=batch_size,
-            seed=seed,
-            start_step=start_step,
-            one_hot=one_hot,
-            label_smoothing=label_smoothing,
-            **augmentation,
-        )
+    def training_stream(self, *, augmentation: dict[str, Any], **settings: Any) -> tf.data.Dataset:
+        arrays = self.arrays
+        return streams.training_stream(arrays.images, arrays.labels, **settings, **augmentation)
 
     def evaluation_batches(self, batch_size: int, one_hot: int | None) -> tf.data.Dataset:
         arrays = self.arrays
@@ -249,14 +230,7 @@ class DatasetSource:
         return cardinality if cardinality > 0 else None
 
     def training_stream(
-        self,
-        *,
-        batch_size: int,
-        seed: int,
-        start_step: int,
-        augmentation: dict[str, Any],
-        one_hot: int | None,
-        label_smoothing: float,
+        self, *, one_hot: int | None, label_smoothing: float, **_: Any
     ) -> tf.data.Dataset:
         return self._encoded(one_hot, label_smoothing).repeat()
 
@@ -267,12 +241,13 @@ class DatasetSource:
         if one_hot is None:
             return self.dataset
 
+        @_plain_graph
         def encode(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             return images, streams.encode_labels(labels, one_hot, label_smoothing)
 
-        return self.dataset.map(tf.autograph.experimental.do_not_convert(encode))
+        return self.dataset.map(encode)
 
-    def batch_at(self, *, batch_size: int, seed: int, step: int) -> tuple[Any, Any] | None:
+    def batch_at(self, **_: Any) -> None:
         return None
 
     def checksum(self) -> str | None:
@@ -306,12 +281,10 @@ def data_source(
 
 
 def _sparse_labels(num_classes: int) -> Callable[[tf.Tensor, tf.Tensor], Any]:
+    @_plain_graph
     def sparse(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         if labels.shape.rank == 2 and labels.shape[-1] == num_classes:
             labels = tf.argmax(labels, axis=-1)
         return images, labels
 
-    converted: Callable[[tf.Tensor, tf.Tensor], Any] = tf.autograph.experimental.do_not_convert(
-        sparse
-    )
-    return converted
+    return sparse
