@@ -15,11 +15,14 @@ this way.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 import sys
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 
 __all__ = ["DEBUG_VARIABLE", "is_tensorflow_noise", "quiet_tensorflow"]
 
@@ -130,26 +133,38 @@ def _import_holding_back_noise() -> None:
         level = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", _DEFAULT_LEVEL))
     except ValueError:
         level = 0  # as TensorFlow reads a value that is not a number
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no stderr to catch (a GUI program on Windows): nothing to hide
+
+    def kept(lines: list[str]) -> list[str]:
+        driver = os.path.isdir("/proc/driver/nvidia") and not any(_NO_DRIVER in x for x in lines)
+        noise = functools.partial(is_tensorflow_noise, level=level, gpu_driver=driver)
+        return [line for line in lines if not noise(line)]
+
+    with held_back_stderr(kept):
         _import()
+
+
+@contextlib.contextmanager
+def held_back_stderr(kept: Callable[[list[str]], list[str]]) -> Iterator[None]:
+    """Catch what is written on stderr's file descriptor, then write the lines ``kept`` keeps.
+
+    Lines written by C++ code (TensorFlow's log, libjpeg) are caught as well as Python's;
+    without a file descriptor 2 to catch (a GUI program on Windows), nothing is held back.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
         return
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
         try:
-            _import()
+            yield
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
             lines = capture.read().decode(errors="replace").splitlines(keepends=True)
-            gpu_driver = os.path.isdir("/proc/driver/nvidia") and not any(
-                _NO_DRIVER in line for line in lines
-            )
-            for line in lines:
-                if not is_tensorflow_noise(line, level=level, gpu_driver=gpu_driver):
-                    sys.stderr.write(line)
+            sys.stderr.writelines(kept(lines))
             sys.stderr.flush()
