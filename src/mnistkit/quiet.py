@@ -112,23 +112,18 @@ def quiet_tensorflow(*, debug: bool | None = None) -> None:
     with _lock:
         if _imported:
             return
-        if debug:
-            _import()
-        else:
-            if "tensorflow" not in sys.modules:
-                os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", _DEFAULT_LEVEL)
-            _import_holding_back_noise()
+        if not debug and "tensorflow" not in sys.modules:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", _DEFAULT_LEVEL)
+        with contextlib.nullcontext() if debug else held_back_stderr(_without_noise()):
+            import keras  # noqa: F401
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # where CUDA, if installed, starts up
         _imported = True
 
 
-def _import() -> None:
-    import keras  # noqa: F401
-    import tensorflow as tf
-
-    tf.config.list_physical_devices()  # where CUDA, if installed, starts up
-
-
-def _import_holding_back_noise() -> None:
+def _without_noise() -> Callable[[list[str]], list[str]]:
+    """What keeps the lines is_tensorflow_noise does not know, at the level set now."""
     try:
         level = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", _DEFAULT_LEVEL))
     except ValueError:
@@ -139,8 +134,7 @@ def _import_holding_back_noise() -> None:
         noise = functools.partial(is_tensorflow_noise, level=level, gpu_driver=driver)
         return [line for line in lines if not noise(line)]
 
-    with held_back_stderr(kept):
-        _import()
+    return kept
 
 
 @contextlib.contextmanager
