@@ -209,11 +209,8 @@ class ArraySource:
         arrays = self.arrays
         return streams.evaluation_batches(arrays.images, arrays.labels, batch_size, one_hot)
 
-    def batch_at(self, *, batch_size: int, seed: int, step: int) -> tuple[Any, Any] | None:
-        arrays = self.arrays
-        return streams.batch_at(
-            arrays.images, arrays.labels, batch_size=batch_size, seed=seed, step=step
-        )
+    def batch_at(self, **settings: Any) -> tuple[Any, Any] | None:
+        return streams.batch_at(self.arrays.images, self.arrays.labels, **settings)
 
     def checksum(self) -> str | None:
         return self.arrays.checksum

@@ -124,9 +124,8 @@ def _parse(stream: _Readable, path: Path, max_bytes: int | None) -> np.ndarray:
             f"values, {expected:,} bytes, more than the {max_bytes:,} allowed (max_bytes)."
         )
     data = _read_up_to(stream, expected)
-    found = len(data)
-    if found < expected or _read_up_to(stream, 1):
-        length = f"{found}" if found < expected else f"more than {expected}"
+    if len(data) < expected or _read_up_to(stream, 1):
+        length = f"{len(data)}" if len(data) < expected else f"more than {expected}"
         raise DataFormatError(
             f"{path}: wrong IDX data length: dimensions {shape} of {dtype.itemsize}-byte "
             f"values need {expected} bytes, the file has {length}."

@@ -371,10 +371,8 @@ def _averaged_down(array: np.ndarray) -> np.ndarray:
         starts = np.arange(0, len(rows), factor)
         heights = np.diff(np.append(starts, len(rows)))
         sums = np.add.reduceat(np.add.reduceat(rows, starts, axis=0), columns, axis=1)
-        counts = heights[:, None] * widths[None, :]
-        out[top // factor : top // factor + len(starts)] = sums / counts.reshape(
-            counts.shape + extra
-        )
+        counts = np.multiply.outer(heights, widths).reshape(len(starts), -1, *extra)
+        out[top // factor : top // factor + len(starts)] = sums / counts
     return out
 
 

@@ -331,7 +331,4 @@ def scale_pixels(images: np.ndarray) -> np.ndarray:
 
 def _encode(labels: np.ndarray, one_hot: bool) -> np.ndarray:
     labels = labels.astype(np.int32)
-    if not one_hot:
-        return labels
-    encoded: np.ndarray = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
-    return encoded
+    return np.take(np.eye(NUM_CLASSES, dtype=np.float32), labels, axis=0) if one_hot else labels

@@ -440,10 +440,10 @@ def evaluation_batches(
     Returns:
         The ``tf.data.Dataset``.
     """
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
 
+    @_plain_graph
     def scaled(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return _scale_tensor(images), encode_labels(labels, one_hot)
 
-    batches = dataset.batch(batch_size).map(_plain_graph(scaled))
+    batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size).map(scaled)
     return _in_memory(batches.prefetch(tf.data.AUTOTUNE))
