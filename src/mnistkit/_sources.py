@@ -57,24 +57,19 @@ def shape_images(
     """
     images = np.asarray(images)
     if images.dtype != np.uint8 and not np.issubdtype(images.dtype, np.floating):
-        raise InvalidArgumentError(
-            "Invalid value for argument `images`. Expected float images in [0, 1] or uint8 "
-            f"pixels. Received: images.dtype={images.dtype}"
+        raise _invalid(
+            "images", "float images in [0, 1] or uint8 pixels", f"images.dtype={images.dtype}"
         )
     if images.ndim == 0:
-        raise InvalidArgumentError(
-            "Invalid value for argument `images`. Expected an array of images. "
-            f"Received: images.shape={images.shape}"
-        )
+        raise _invalid("images", "an array of images", f"images.shape={images.shape}")
     size = math.prod(input_shape)
     if images.shape[1:] != input_shape:
         if math.prod(images.shape[1:]) == size and images.ndim in (2, 3, 4):
             images = images.reshape((-1, *input_shape))
         else:
-            raise InvalidArgumentError(
-                "Invalid value for argument `images`. Expected images shaped "
-                f"(N, {', '.join(map(str, input_shape))}) or flat (N, {size}) for this "
-                f"model. Received: images.shape={images.shape}"
+            shapes = f"(N, {', '.join(map(str, input_shape))}) or flat (N, {size})"
+            raise _invalid(
+                "images", f"images shaped {shapes} for this model", f"images.shape={images.shape}"
             )
     if images.dtype == np.uint8:
         return np.asarray(images if keep_pixels else scale_pixels(images))
@@ -85,15 +80,10 @@ def shape_images(
             flat = images.reshape(len(images), -1)
             first = int(np.flatnonzero(~np.isfinite(flat).all(axis=1))[0])
             value = flat[first][~np.isfinite(flat[first])][0]
-            raise InvalidArgumentError(
-                "Invalid value for argument `images`. Expected finite float pixels in [0, 1]. "
-                f"Received: {value} in images[{first}]"
-            )
+            raise _invalid("images", "finite float pixels in [0, 1]", f"{value} in images[{first}]")
         if low < -1e-6 or high > 1.0 + 1e-6:
-            raise InvalidArgumentError(
-                "Invalid value for argument `images`. Expected float pixels in [0, 1] "
-                f"(divide 0..255 pixels by 255). Received: values from {low:g} to {high:g}"
-            )
+            expected = "float pixels in [0, 1] (divide 0..255 pixels by 255)"
+            raise _invalid("images", expected, f"values from {low:g} to {high:g}")
     return np.asarray(images)
 
 
@@ -115,17 +105,14 @@ def check_labels(labels: Any, count: int, num_classes: int, *, sparse: bool) -> 
         np.issubdtype(labels.dtype, np.integer)
         or (np.issubdtype(labels.dtype, np.floating) and np.all(labels == np.round(labels)))
     ):
-        raise InvalidArgumentError(
-            "Invalid value for argument `labels`. Expected integer labels shaped (N,) or "
-            f"one-hot labels shaped (N, {num_classes}). Received: labels.shape="
-            f"{labels.shape}, labels.dtype={labels.dtype}"
+        expected = f"integer labels shaped (N,) or one-hot labels shaped (N, {num_classes})"
+        raise _invalid(
+            "labels", expected, f"labels.shape={labels.shape}, labels.dtype={labels.dtype}"
         )
     integers = np.asarray(labels, dtype=np.int32)
     if len(integers) and (integers.min() < 0 or integers.max() >= num_classes):
-        raise InvalidArgumentError(
-            f"Invalid value for argument `labels`. Expected integers in [0, {num_classes - 1}]. "
-            f"Received: labels from {integers.min()} to {integers.max()}"
-        )
+        found = f"labels from {integers.min()} to {integers.max()}"
+        raise _invalid("labels", f"integers in [0, {num_classes - 1}]", found)
     return np.asarray(integers)
 
 
@@ -149,19 +136,22 @@ def to_arrays(
     elif isinstance(data, (tuple, list)) and len(data) == 2:
         images, labels = data
     else:
-        raise InvalidArgumentError(
-            f"Invalid value for argument `{name}`. Expected a Split from load_dataset(), an "
-            f"(images, labels) pair of arrays, or a tf.data.Dataset. Received: {name}="
-            f"{type(data).__name__}"
+        expected = (
+            "a Split from load_dataset(), an (images, labels) pair of arrays, or a tf.data.Dataset"
         )
+        raise _invalid(name, expected, f"{name}={type(data).__name__}")
     images = shape_images(images, input_shape, keep_pixels=True)
     if len(images) == 0:
-        raise InvalidArgumentError(
-            f"Invalid value for argument `{name}`. Expected at least one example. Received: "
-            "no examples"
-        )
+        raise _invalid(name, "at least one example", "no examples")
     labels = check_labels(labels, len(images), num_classes, sparse=sparse)
     return Arrays(images, labels, split)
+
+
+def _invalid(name: str, expected: str, received: str) -> InvalidArgumentError:
+    """The error for argument ``name``, in Keras's words, ``received`` saying what came."""
+    return InvalidArgumentError(
+        f"Invalid value for argument `{name}`. Expected {expected}. Received: {received}"
+    )
 
 
 class DataSource(Protocol):

@@ -134,9 +134,7 @@ def _parse(stream: _Readable, path: Path, max_bytes: int | None) -> np.ndarray:
         array = np.frombuffer(data, dtype=dtype).reshape(shape)
     except ValueError as error:  # more dimensions than NumPy holds
         raise DataFormatError(f"{path}: not an array NumPy can hold ({error}).") from None
-    if not dtype.isnative:
-        array = array.byteswap().view(dtype.newbyteorder("="))
-    return array
+    return array.astype(dtype.newbyteorder("="), copy=False)
 
 
 def _open(path: Path) -> BinaryIO:

@@ -272,12 +272,9 @@ def _webp_pixels(payload: bytes) -> int | None:
     """Width times height from a WebP's first chunk: extended, lossy or lossless."""
     chunk = payload[12:16]
     if chunk == b"VP8X":  # the canvas, 24-bit sizes less one
-        width = int.from_bytes(payload[24:27], "little") + 1
-        height = int.from_bytes(payload[27:30], "little") + 1
-        return width * height
-    if chunk == b"VP8 " and payload[23:26] == b"\x9d\x01\x2a":
-        width, height = struct.unpack("<HH", payload[26:30])
-        return int(width & 0x3FFF) * int(height & 0x3FFF)
+        return math.prod(int.from_bytes(payload[at : at + 3], "little") + 1 for at in (24, 27))
+    if chunk == b"VP8 " and payload[23:26] == b"\x9d\x01\x2a":  # 14-bit sizes
+        return math.prod(int(size & 0x3FFF) for size in struct.unpack("<HH", payload[26:30]))
     if chunk == b"VP8L" and payload[20] == 0x2F:  # 14-bit sizes less one
         bits = int.from_bytes(payload[21:25], "little")
         return ((bits & 0x3FFF) + 1) * (((bits >> 14) & 0x3FFF) + 1)
