@@ -12,7 +12,7 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -154,55 +154,41 @@ def _invalid(name: str, expected: str, received: str) -> InvalidArgumentError:
     )
 
 
-class DataSource(Protocol):
-    """Training or evaluation data, whatever form it was given in."""
-
-    def steps_per_epoch(self, batch_size: int) -> int | None:
-        """Steps of ``batch_size`` in one pass, or ``None`` if unknown."""
-
-    def training_stream(
-        self,
-        *,
-        batch_size: int,
-        seed: int,
-        start_step: int,
-        augmentation: dict[str, Any],
-        one_hot: int | None,
-        label_smoothing: float,
-    ) -> tf.data.Dataset:
-        """The endless stream of training batches from ``start_step`` on."""
-
-    def evaluation_batches(self, batch_size: int, one_hot: int | None) -> tf.data.Dataset:
-        """The examples once, in order, in batches."""
-
-    def batch_at(self, *, batch_size: int, seed: int, step: int) -> tuple[Any, Any] | None:
-        """The batch that ``step`` trains on, or ``None`` if it cannot be recomputed."""
-
-    def checksum(self) -> str | None:
-        """SHA-256 of the data, or ``None`` when it cannot be hashed."""
-
-
 class ArraySource:
-    """Arrays in memory: shuffled by the stateless stream of :mod:`mnistkit.streams`."""
+    """Arrays in memory: shuffled by the stateless stream of :mod:`mnistkit.streams`.
+
+    With :class:`DatasetSource`, it answers what a training run asks of its data; the
+    two take the same arguments, by the same names.
+    """
 
     def __init__(self, arrays: Arrays) -> None:
         self.arrays = arrays
 
     def steps_per_epoch(self, batch_size: int) -> int | None:
+        """Steps of ``batch_size`` in one pass, or ``None`` if unknown."""
         return math.ceil(len(self.arrays.images) / batch_size)
 
     def training_stream(self, *, augmentation: dict[str, Any], **settings: Any) -> tf.data.Dataset:
+        """The endless stream of training batches from ``start_step`` on.
+
+        ``settings`` are those of :func:`mnistkit.streams.training_stream`: ``batch_size``,
+        ``seed``, ``start_step``, ``one_hot`` and ``label_smoothing``; ``augmentation``
+        holds its ``shift``, ``rotation``, ``scale`` and ``shear``.
+        """
         arrays = self.arrays
         return streams.training_stream(arrays.images, arrays.labels, **settings, **augmentation)
 
     def evaluation_batches(self, batch_size: int, one_hot: int | None) -> tf.data.Dataset:
+        """The examples once, in order, in batches."""
         arrays = self.arrays
         return streams.evaluation_batches(arrays.images, arrays.labels, batch_size, one_hot)
 
     def batch_at(self, **settings: Any) -> tuple[Any, Any] | None:
+        """The batch that ``step`` trains on, given ``batch_size``, ``seed`` and ``step``."""
         return streams.batch_at(self.arrays.images, self.arrays.labels, **settings)
 
     def checksum(self) -> str | None:
+        """SHA-256 of the data, or ``None`` when it cannot be hashed."""
         return self.arrays.checksum
 
 
@@ -235,10 +221,16 @@ class DatasetSource:
         return self.dataset.map(encode)
 
     def batch_at(self, **_: Any) -> None:
+        """``None``: a dataset's batches cannot be recomputed from a step."""
         return None
 
     def checksum(self) -> str | None:
+        """``None``: a dataset is not hashed."""
         return None
+
+
+#: Training or evaluation data, whatever form it was given in.
+DataSource = ArraySource | DatasetSource
 
 
 def data_source(

@@ -212,7 +212,7 @@ def _decode(payload: bytes) -> np.ndarray:
 
     try:
         # The decoder's verdict is in its error: its own log lines on stderr are dropped.
-        with held_back_stderr(_not_decoder_log):
+        with held_back_stderr(lambda lines: [x for x in lines if not _LOG_LINE.match(x)]):
             decoded = tf.io.decode_image(payload, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
         # TensorFlow's own message names a function, an op and a node; the rest is news.
@@ -220,11 +220,6 @@ def _decode(payload: bytes) -> np.ndarray:
         reason = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", reason).strip()
         raise ValueError(reason or "undecodable") from None
     return np.asarray(decoded)
-
-
-def _not_decoder_log(lines: list[str]) -> list[str]:
-    """The lines not in the form of TensorFlow's log or libjpeg's messages."""
-    return [line for line in lines if not _LOG_LINE.match(line)]
 
 
 def declared_pixels(payload: bytes) -> int | None:
