@@ -64,8 +64,7 @@ def _inflate(
             f"{path}: its {name} is compressed with zip method {info.compress_type}; a "
             "model file's members are stored or deflated."
         )
-    produced = 0
-    crc = 0
+    produced = crc = 0
     try:
         with path.open("rb") as handle:
             for chunk in _raw_chunks(handle, info, path):
@@ -95,27 +94,27 @@ def _raw_chunks(handle: BinaryIO, info: zipfile.ZipInfo, path: Path) -> Iterator
         raise DataFormatError(f"{path}: its {info.filename} has no local header where it should.")
     _, name_length, extra_length = _LOCAL_HEADER.unpack(header)
     handle.seek(name_length + extra_length, 1)
-    left = info.compress_size
+    stored = _stored_chunks(handle, info.compress_size)
     if info.compress_type == zipfile.ZIP_STORED:
-        while left > 0:
-            chunk = handle.read(min(CHUNK, left))
-            if not chunk:
-                break  # truncated: the size check after reports it
-            left -= len(chunk)
-            yield chunk
+        yield from stored  # if truncated, the size check after reports it
         return
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     try:
-        while not inflater.eof:
-            data = inflater.unconsumed_tail
-            if not data and left > 0:
-                data = handle.read(min(CHUNK, left))
-                left -= len(data)
-            if not data:
-                yield inflater.flush()
+        for data in stored:
+            while data and not inflater.eof:
+                yield inflater.decompress(data, CHUNK)
+                data = inflater.unconsumed_tail
+            if inflater.eof:
                 break
-            yield inflater.decompress(data, CHUNK)
+        yield inflater.flush()
     except zlib.error as error:
         raise DataFormatError(f"{path}: its {info.filename} is damaged ({error}).") from None
     if not inflater.eof:
         raise DataFormatError(f"{path}: its {info.filename} is truncated.")
+
+
+def _stored_chunks(handle: BinaryIO, left: int) -> Iterator[bytes]:
+    """The next ``left`` bytes of ``handle``, :data:`CHUNK` at a time, fewer at its end."""
+    while left > 0 and (chunk := handle.read(min(CHUNK, left))):
+        left -= len(chunk)
+        yield chunk

@@ -12,7 +12,7 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -20,6 +20,7 @@ import tensorflow as tf
 from mnistkit import streams
 from mnistkit.datasets import Split, scale_pixels, sha256_of
 from mnistkit.errors import InvalidArgumentError
+from mnistkit.streams import _plain_graph
 
 #: Examples per batch when evaluating: it does not change the result.
 EVALUATION_BATCH = 1000
@@ -55,31 +56,23 @@ def shape_images(
     ``keep_pixels``, else they are scaled to float32 in [0, 1].
     """
     images = np.asarray(images)
-    if images.dtype == np.uint8:
-        if not keep_pixels:
-            images = scale_pixels(images)
-    elif not np.issubdtype(images.dtype, np.floating):
-        raise InvalidArgumentError(
-            "Invalid value for argument `images`. Expected float images in [0, 1] or uint8 "
-            f"pixels. Received: images.dtype={images.dtype}"
+    if images.dtype != np.uint8 and not np.issubdtype(images.dtype, np.floating):
+        raise _invalid(
+            "images", "float images in [0, 1] or uint8 pixels", f"images.dtype={images.dtype}"
         )
     if images.ndim == 0:
-        raise InvalidArgumentError(
-            "Invalid value for argument `images`. Expected an array of images. "
-            f"Received: images.shape={images.shape}"
-        )
+        raise _invalid("images", "an array of images", f"images.shape={images.shape}")
     size = math.prod(input_shape)
     if images.shape[1:] != input_shape:
         if math.prod(images.shape[1:]) == size and images.ndim in (2, 3, 4):
             images = images.reshape((-1, *input_shape))
         else:
-            raise InvalidArgumentError(
-                "Invalid value for argument `images`. Expected images shaped "
-                f"(N, {', '.join(map(str, input_shape))}) or flat (N, {size}) for this "
-                f"model. Received: images.shape={images.shape}"
+            shapes = f"(N, {', '.join(map(str, input_shape))}) or flat (N, {size})"
+            raise _invalid(
+                "images", f"images shaped {shapes} for this model", f"images.shape={images.shape}"
             )
     if images.dtype == np.uint8:
-        return np.asarray(images)
+        return np.asarray(images if keep_pixels else scale_pixels(images))
     images = np.asarray(images, dtype=np.float32)
     if images.size:
         low, high = float(images.min()), float(images.max())  # NaN if any is
@@ -87,15 +80,10 @@ def shape_images(
             flat = images.reshape(len(images), -1)
             first = int(np.flatnonzero(~np.isfinite(flat).all(axis=1))[0])
             value = flat[first][~np.isfinite(flat[first])][0]
-            raise InvalidArgumentError(
-                "Invalid value for argument `images`. Expected finite float pixels in [0, 1]. "
-                f"Received: {value} in images[{first}]"
-            )
+            raise _invalid("images", "finite float pixels in [0, 1]", f"{value} in images[{first}]")
         if low < -1e-6 or high > 1.0 + 1e-6:
-            raise InvalidArgumentError(
-                "Invalid value for argument `images`. Expected float pixels in [0, 1] "
-                f"(divide 0..255 pixels by 255). Received: values from {low:g} to {high:g}"
-            )
+            expected = "float pixels in [0, 1] (divide 0..255 pixels by 255)"
+            raise _invalid("images", expected, f"values from {low:g} to {high:g}")
     return np.asarray(images)
 
 
@@ -117,17 +105,14 @@ def check_labels(labels: Any, count: int, num_classes: int, *, sparse: bool) -> 
         np.issubdtype(labels.dtype, np.integer)
         or (np.issubdtype(labels.dtype, np.floating) and np.all(labels == np.round(labels)))
     ):
-        raise InvalidArgumentError(
-            "Invalid value for argument `labels`. Expected integer labels shaped (N,) or "
-            f"one-hot labels shaped (N, {num_classes}). Received: labels.shape="
-            f"{labels.shape}, labels.dtype={labels.dtype}"
+        expected = f"integer labels shaped (N,) or one-hot labels shaped (N, {num_classes})"
+        raise _invalid(
+            "labels", expected, f"labels.shape={labels.shape}, labels.dtype={labels.dtype}"
         )
     integers = np.asarray(labels, dtype=np.int32)
     if len(integers) and (integers.min() < 0 or integers.max() >= num_classes):
-        raise InvalidArgumentError(
-            f"Invalid value for argument `labels`. Expected integers in [0, {num_classes - 1}]. "
-            f"Received: labels from {integers.min()} to {integers.max()}"
-        )
+        found = f"labels from {integers.min()} to {integers.max()}"
+        raise _invalid("labels", f"integers in [0, {num_classes - 1}]", found)
     return np.asarray(integers)
 
 
@@ -151,90 +136,59 @@ def to_arrays(
     elif isinstance(data, (tuple, list)) and len(data) == 2:
         images, labels = data
     else:
-        raise InvalidArgumentError(
-            f"Invalid value for argument `{name}`. Expected a Split from load_dataset(), an "
-            f"(images, labels) pair of arrays, or a tf.data.Dataset. Received: {name}="
-            f"{type(data).__name__}"
+        expected = (
+            "a Split from load_dataset(), an (images, labels) pair of arrays, or a tf.data.Dataset"
         )
+        raise _invalid(name, expected, f"{name}={type(data).__name__}")
     images = shape_images(images, input_shape, keep_pixels=True)
     if len(images) == 0:
-        raise InvalidArgumentError(
-            f"Invalid value for argument `{name}`. Expected at least one example. Received: "
-            "no examples"
-        )
+        raise _invalid(name, "at least one example", "no examples")
     labels = check_labels(labels, len(images), num_classes, sparse=sparse)
     return Arrays(images, labels, split)
 
 
-class DataSource(Protocol):
-    """Training or evaluation data, whatever form it was given in."""
-
-    def steps_per_epoch(self, batch_size: int) -> int | None:
-        """Steps of ``batch_size`` in one pass, or ``None`` if unknown."""
-
-    def training_stream(
-        self,
-        *,
-        batch_size: int,
-        seed: int,
-        start_step: int,
-        augmentation: dict[str, Any],
-        one_hot: int | None,
-        label_smoothing: float,
-    ) -> tf.data.Dataset:
-        """The endless stream of training batches from ``start_step`` on."""
-
-    def evaluation_batches(self, batch_size: int, one_hot: int | None) -> tf.data.Dataset:
-        """The examples once, in order, in batches."""
-
-    def batch_at(self, *, batch_size: int, seed: int, step: int) -> tuple[Any, Any] | None:
-        """The batch that ``step`` trains on, or ``None`` if it cannot be recomputed."""
-
-    def checksum(self) -> str | None:
-        """SHA-256 of the data, or ``None`` when it cannot be hashed."""
+def _invalid(name: str, expected: str, received: str) -> InvalidArgumentError:
+    """The error for argument ``name``, in Keras's words, ``received`` saying what came."""
+    return InvalidArgumentError(
+        f"Invalid value for argument `{name}`. Expected {expected}. Received: {received}"
+    )
 
 
 class ArraySource:
-    """Arrays in memory: shuffled by the stateless stream of :mod:`mnistkit.streams`."""
+    """Arrays in memory: shuffled by the stateless stream of :mod:`mnistkit.streams`.
+
+    With :class:`DatasetSource`, it answers what a training run asks of its data; the
+    two take the same arguments, by the same names.
+    """
 
     def __init__(self, arrays: Arrays) -> None:
         self.arrays = arrays
 
     def steps_per_epoch(self, batch_size: int) -> int | None:
+        """Steps of ``batch_size`` in one pass, or ``None`` if unknown."""
         return math.ceil(len(self.arrays.images) / batch_size)
 
-    def training_stream(
-        self,
-        *,
-        batch_size: int,
-        seed: int,
-        start_step: int,
-        augmentation: dict[str, Any],
-        one_hot: int | None,
-        label_smoothing: float,
-    ) -> tf.data.Dataset:
-        return streams.training_stream(
-            self.arrays.images,
-            self.arrays.labels,
-            batch_size=batch_size,
-            seed=seed,
-            start_step=start_step,
-            one_hot=one_hot,
-            label_smoothing=label_smoothing,
-            **augmentation,
-        )
+    def training_stream(self, *, augmentation: dict[str, Any], **settings: Any) -> tf.data.Dataset:
+        """The endless stream of training batches from ``start_step`` on.
+
+        ``settings`` are those of :func:`mnistkit.streams.training_stream`: ``batch_size``,
+        ``seed``, ``start_step``, ``one_hot`` and ``label_smoothing``; ``augmentation``
+        holds its ``shift``, ``rotation``, ``scale`` and ``shear``.
+        """
+        arrays = self.arrays
+        return streams.training_stream(arrays.images, arrays.labels, **settings, **augmentation)
 
     def evaluation_batches(self, batch_size: int, one_hot: int | None) -> tf.data.Dataset:
+        """The examples once, in order, in batches."""
         arrays = self.arrays
         return streams.evaluation_batches(arrays.images, arrays.labels, batch_size, one_hot)
 
-    def batch_at(self, *, batch_size: int, seed: int, step: int) -> tuple[Any, Any] | None:
-        arrays = self.arrays
-        return streams.batch_at(
-            arrays.images, arrays.labels, batch_size=batch_size, seed=seed, step=step
-        )
+    def batch_at(self, **settings: Any) -> tuple[Any, Any] | None:
+        """The batch that ``step`` trains on, given ``batch_size``, ``seed`` and ``step``."""
+        return streams.batch_at(self.arrays.images, self.arrays.labels, **settings)
 
     def checksum(self) -> str | None:
+        """SHA-256 of the data, or ``None`` when it cannot be hashed."""
         return self.arrays.checksum
 
 
@@ -249,14 +203,7 @@ class DatasetSource:
         return cardinality if cardinality > 0 else None
 
     def training_stream(
-        self,
-        *,
-        batch_size: int,
-        seed: int,
-        start_step: int,
-        augmentation: dict[str, Any],
-        one_hot: int | None,
-        label_smoothing: float,
+        self, *, one_hot: int | None, label_smoothing: float, **_: Any
     ) -> tf.data.Dataset:
         return self._encoded(one_hot, label_smoothing).repeat()
 
@@ -267,16 +214,23 @@ class DatasetSource:
         if one_hot is None:
             return self.dataset
 
+        @_plain_graph
         def encode(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             return images, streams.encode_labels(labels, one_hot, label_smoothing)
 
-        return self.dataset.map(tf.autograph.experimental.do_not_convert(encode))
+        return self.dataset.map(encode)
 
-    def batch_at(self, *, batch_size: int, seed: int, step: int) -> tuple[Any, Any] | None:
+    def batch_at(self, **_: Any) -> None:
+        """``None``: a dataset's batches cannot be recomputed from a step."""
         return None
 
     def checksum(self) -> str | None:
+        """``None``: a dataset is not hashed."""
         return None
+
+
+#: Training or evaluation data, whatever form it was given in.
+DataSource = ArraySource | DatasetSource
 
 
 def data_source(
@@ -306,12 +260,10 @@ def data_source(
 
 
 def _sparse_labels(num_classes: int) -> Callable[[tf.Tensor, tf.Tensor], Any]:
+    @_plain_graph
     def sparse(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         if labels.shape.rank == 2 and labels.shape[-1] == num_classes:
             labels = tf.argmax(labels, axis=-1)
         return images, labels
 
-    converted: Callable[[tf.Tensor, tf.Tensor], Any] = tf.autograph.experimental.do_not_convert(
-        sparse
-    )
-    return converted
+    return sparse

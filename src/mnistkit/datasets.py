@@ -253,13 +253,10 @@ def load_data(
         >>> x_test.shape, y_test[:10].tolist()
         ((10000, 28, 28), [7, 2, 1, 0, 4, 1, 4, 9, 5, 9])
     """
-    if path is None:
-        (x_train, y_train, x_test, y_test), _ = read_mnist(None)
-    elif not Path(path).exists():
+    if path is not None and not Path(path).exists():
         raise DataNotFoundError(
             f"{path}: no such file. Leave out `path` for the MNIST embedded in mnistkit "
             "(nothing is downloaded)."
         )
-    else:
-        x_train, y_train, x_test, y_test = read_npz(path)
+    x_train, y_train, x_test, y_test = read_mnist(None)[0] if path is None else read_npz(path)
     return (x_train, y_train), (x_test, y_test)

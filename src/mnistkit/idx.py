@@ -8,14 +8,14 @@ bytes, whatever the file's name.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
-import io
 import math
 import os
 import struct
 import zlib
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, Protocol, cast
 
 import numpy as np
 
@@ -39,6 +39,12 @@ _TYPES: dict[int, np.dtype] = {
 _CODES = {dtype.newbyteorder("="): code for code, dtype in _TYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 2**20
+
+
+class _Readable(Protocol):
+    """What the reader reads from: a file, the same sniffed, or the same gunzipped."""
+
+    def read(self, size: int, /) -> bytes: ...
 
 
 def read_idx(
@@ -76,22 +82,19 @@ def read_idx(
     if max_bytes is not None:
         check_non_negative_int(max_bytes, "max_bytes")
     if isinstance(path, (str, os.PathLike)):
-        path = Path(path)
-        with _open(path) as handle:
-            return _read(handle, path, max_bytes)
-    name = Path(str(getattr(path, "name", "<file object>")))
-    return _read(path, name, max_bytes)
+        name = Path(path)
+        opened: contextlib.AbstractContextManager[BinaryIO] = _open(name)
+    else:  # the caller's file, left open
+        name = Path(str(getattr(path, "name", "<file object>")))
+        opened = contextlib.nullcontext(path)
+    with opened as handle:
+        try:
+            return _parse(_uncompressed(handle), name, max_bytes)
+        except (OSError, EOFError, zlib.error) as error:
+            raise DataFormatError(f"{name}: truncated or corrupt gzip data ({error}).") from None
 
 
-def _read(handle: BinaryIO, path: Path, max_bytes: int | None) -> np.ndarray:
-    try:
-        stream = _uncompressed(handle)
-        return _parse(stream, path, max_bytes)
-    except (OSError, EOFError, zlib.error) as error:
-        raise DataFormatError(f"{path}: truncated or corrupt gzip data ({error}).") from None
-
-
-def _parse(stream: BinaryIO, path: Path, max_bytes: int | None) -> np.ndarray:
+def _parse(stream: _Readable, path: Path, max_bytes: int | None) -> np.ndarray:
     magic = _read_up_to(stream, 4)
     if len(magic) < 4:
         raise DataFormatError(
@@ -120,15 +123,9 @@ def _parse(stream: BinaryIO, path: Path, max_bytes: int | None) -> np.ndarray:
             f"{path}: the IDX header declares dimensions {shape} of {dtype.itemsize}-byte "
             f"values, {expected:,} bytes, more than the {max_bytes:,} allowed (max_bytes)."
         )
-    data = bytearray()  # grown as data comes: memory follows what the file holds
-    while len(data) < expected:
-        chunk = stream.read(min(expected - len(data), _CHUNK))
-        if not chunk:
-            break
-        data += chunk
-    found = len(data)
-    if found < expected or _read_up_to(stream, 1):
-        length = f"{found}" if found < expected else f"more than {expected}"
+    data = _read_up_to(stream, expected)
+    if len(data) < expected or _read_up_to(stream, 1):
+        length = f"{len(data)}" if len(data) < expected else f"more than {expected}"
         raise DataFormatError(
             f"{path}: wrong IDX data length: dimensions {shape} of {dtype.itemsize}-byte "
             f"values need {expected} bytes, the file has {length}."
@@ -137,9 +134,7 @@ def _parse(stream: BinaryIO, path: Path, max_bytes: int | None) -> np.ndarray:
         array = np.frombuffer(data, dtype=dtype).reshape(shape)
     except ValueError as error:  # more dimensions than NumPy holds
         raise DataFormatError(f"{path}: not an array NumPy can hold ({error}).") from None
-    if not dtype.isnative:
-        array = array.byteswap().view(dtype.newbyteorder("="))
-    return array
+    return array.astype(dtype.newbyteorder("="), copy=False)
 
 
 def _open(path: Path) -> BinaryIO:
@@ -153,44 +148,38 @@ def _open(path: Path) -> BinaryIO:
         raise DataFormatError(f"{path}: cannot be read: {error.strerror or error}.") from None
 
 
-def _read_up_to(stream: BinaryIO, count: int) -> bytes:
-    """Read ``count`` bytes, or fewer only at the end of the stream."""
-    chunks, left = [], count
-    while left > 0:
-        chunk = stream.read(left)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+def _read_up_to(stream: _Readable, count: int) -> bytearray:
+    """Read ``count`` bytes, or fewer only at the end of the stream.
+
+    The bytes are read a megabyte at a time into a buffer that grows as they come, so
+    memory follows what the file holds, not what its header claims.
+    """
+    data = bytearray()
+    while len(data) < count and (chunk := stream.read(min(count - len(data), _CHUNK))):
+        data += chunk
+    return data
 
 
-def _uncompressed(handle: BinaryIO) -> BinaryIO:
+def _uncompressed(handle: BinaryIO) -> _Readable:
     """The stream of the file's bytes, decompressed as they are read if it is gzipped."""
-    head = _read_up_to(handle, 2)
-    stream = io.BufferedReader(_Prefixed(head, handle))
-    if head == _GZIP_MAGIC:
-        return cast(BinaryIO, gzip.GzipFile(fileobj=stream, mode="rb"))
-    return cast(BinaryIO, stream)
+    head = bytes(_read_up_to(handle, 2))
+    stream = _Prefixed(head, handle)
+    if head != _GZIP_MAGIC:
+        return stream
+    return gzip.GzipFile(fileobj=cast(BinaryIO, stream), mode="rb")  # read, never sought
 
 
-class _Prefixed(io.RawIOBase):
+class _Prefixed:
     """A stream of ``head`` then the rest of ``rest``: what was read to sniff, put back."""
 
     def __init__(self, head: bytes, rest: BinaryIO) -> None:
         self.head, self.rest = head, rest
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        target = memoryview(buffer).cast("B")
-        if self.head:
-            chunk, self.head = self.head[: len(target)], self.head[len(target) :]
-        else:
-            chunk = self.rest.read(len(target))
-        target[: len(chunk)] = chunk
-        return len(chunk)
+    def read(self, size: int, /) -> bytes:
+        if not self.head:
+            return self.rest.read(size)
+        chunk, self.head = self.head[:size], self.head[size:]
+        return chunk
 
 
 def write_idx(
@@ -231,13 +220,8 @@ def write_idx(
             "Invalid value for argument `array`. Expected at most 255 dimensions of fewer "
             f"than 2**32 values. Received: array.shape={array.shape}"
         )
-    payload = (
-        struct.pack(">HBB", 0, code, array.ndim)
-        + struct.pack(f">{array.ndim}I", *array.shape)
-        + np.ascontiguousarray(array, dtype=_TYPES[code]).tobytes()
-    )
-    if compress is None:
-        compress = path.suffix == ".gz"
-    if compress:
+    header = struct.pack(f">HBB{array.ndim}I", 0, code, array.ndim, *array.shape)
+    payload = header + np.ascontiguousarray(array, dtype=_TYPES[code]).tobytes()
+    if compress or (compress is None and path.suffix == ".gz"):
         payload = gzip.compress(payload, mtime=0)
     write_bytes_atomically(path, payload)

@@ -9,14 +9,11 @@ TensorFlow.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import re
 import struct
-import sys
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -203,56 +200,26 @@ def _truncated(payload: bytes, kind: str) -> bool:
     """Whether the file stops before the end its format marks (PNG, JPEG, GIF)."""
     if kind == "PNG":
         return b"IEND" not in payload[-12:]
-    if kind == "JPEG":
-        return not payload.rstrip(b"\x00").endswith(b"\xff\xd9")
-    if kind == "GIF":
-        return not payload.rstrip(b"\x00").endswith(b"\x3b")
-    return False
+    end = {"JPEG": b"\xff\xd9", "GIF": b"\x3b"}.get(kind)
+    return end is not None and not payload.rstrip(b"\x00").endswith(end)
 
 
 def _decode(payload: bytes) -> np.ndarray:
-    from mnistkit.quiet import quiet_tensorflow
+    from mnistkit.quiet import held_back_stderr, quiet_tensorflow
 
     quiet_tensorflow()
     import tensorflow as tf
 
     try:
-        with _held_back_log():
-            decoded = tf.io.decode_image(
-                payload, channels=0, dtype=tf.uint8, expand_animations=False
-            )
+        # The decoder's verdict is in its error: its own log lines on stderr are dropped.
+        with held_back_stderr(lambda lines: [x for x in lines if not _LOG_LINE.match(x)]):
+            decoded = tf.io.decode_image(payload, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
         # TensorFlow's own message names a function, an op and a node; the rest is news.
         reason = str(error.message).split("\n")[0].split("[Op:")[0]
         reason = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", reason).strip()
         raise ValueError(reason or "undecodable") from None
     return np.asarray(decoded)
-
-
-@contextlib.contextmanager
-def _held_back_log() -> Iterator[None]:
-    """Hold back what the C++ decoders write on stderr ("E0000 ... jpeg_mem.cc ...").
-
-    The decoder's verdict is in its error, or there is none to give. Only lines in the
-    form of TensorFlow's log and libjpeg's messages are dropped; any other is passed on.
-    """
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no file descriptor 2 to hold back
-        yield
-        return
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            for line in capture.read().decode(errors="replace").splitlines(keepends=True):
-                if not _LOG_LINE.match(line):
-                    sys.stderr.write(line)
 
 
 def declared_pixels(payload: bytes) -> int | None:
@@ -271,23 +238,11 @@ def declared_pixels(payload: bytes) -> int | None:
         >>> declared_pixels(header)
         400000000
     """
+    pixels = _PIXELS.get(_format_of(payload) or "")
     try:
-        if payload.startswith(b"\x89PNG\r\n\x1a\n") and payload[12:16] == b"IHDR":
-            width, height = struct.unpack(">II", payload[16:24])
-            return int(width * height)
-        if payload.startswith(b"\xff\xd8"):
-            return _jpeg_pixels(payload)
-        if payload[:6] in (b"GIF87a", b"GIF89a"):
-            width, height = struct.unpack("<HH", payload[6:10])
-            return int(width * height * max(1, _gif_frames(payload)))
-        if payload.startswith(b"BM"):
-            width, height = struct.unpack("<ii", payload[18:26])
-            return int(abs(width) * abs(height))
-        if payload[:4] == b"RIFF" and payload[8:12] == b"WEBP":
-            return _webp_pixels(payload)
+        return None if pixels is None else pixels(payload)
     except (struct.error, IndexError):
         return None
-    return None
 
 
 def _jpeg_pixels(payload: bytes) -> int | None:
@@ -297,17 +252,14 @@ def _jpeg_pixels(payload: bytes) -> int | None:
         if payload[at] != 0xFF:
             return None
         marker = payload[at + 1]
+        if marker in _JPEG_FRAMES:
+            return int(math.prod(struct.unpack(">HH", payload[at + 5 : at + 9])))
         if marker == 0xFF:  # fill byte
             at += 1
-            continue
-        if marker in _JPEG_FRAMES:
-            height, width = struct.unpack(">HH", payload[at + 5 : at + 9])
-            return int(width * height)
-        if marker in (0x01, *range(0xD0, 0xDA)):  # markers without a length
+        elif marker in (0x01, *range(0xD0, 0xDA)):  # markers without a length
             at += 2
-            continue
-        (length,) = struct.unpack(">H", payload[at + 2 : at + 4])
-        at += 2 + length
+        else:
+            at += 2 + int.from_bytes(payload[at + 2 : at + 4], "big")
     return None
 
 
@@ -315,12 +267,9 @@ def _webp_pixels(payload: bytes) -> int | None:
     """Width times height from a WebP's first chunk: extended, lossy or lossless."""
     chunk = payload[12:16]
     if chunk == b"VP8X":  # the canvas, 24-bit sizes less one
-        width = int.from_bytes(payload[24:27], "little") + 1
-        height = int.from_bytes(payload[27:30], "little") + 1
-        return width * height
-    if chunk == b"VP8 " and payload[23:26] == b"\x9d\x01\x2a":
-        width, height = struct.unpack("<HH", payload[26:30])
-        return int(width & 0x3FFF) * int(height & 0x3FFF)
+        return math.prod(int.from_bytes(payload[at : at + 3], "little") + 1 for at in (24, 27))
+    if chunk == b"VP8 " and payload[23:26] == b"\x9d\x01\x2a":  # 14-bit sizes
+        return math.prod(int(size & 0x3FFF) for size in struct.unpack("<HH", payload[26:30]))
     if chunk == b"VP8L" and payload[20] == 0x2F:  # 14-bit sizes less one
         bits = int.from_bytes(payload[21:25], "little")
         return ((bits & 0x3FFF) + 1) * (((bits >> 14) & 0x3FFF) + 1)
@@ -332,31 +281,34 @@ def _gif_frames(payload: bytes) -> int:
     flags = payload[10]
     at = 13 + (3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0)
     frames = 0
-    while at < len(payload):
-        block = payload[at]
-        if block == 0x3B:  # trailer
-            break
-        if block == 0x21:  # extension: label, then sub-blocks
+    while at < len(payload) and payload[at] in (0x21, 0x2C):  # not the trailer, 0x3B
+        if payload[at] == 0x21:  # extension: label, then sub-blocks
             at += 2
-        elif block == 0x2C:  # image descriptor, a local colour table, the LZW code size
+        else:  # image descriptor, a local colour table, the LZW code size
             frames += 1
             local = payload[at + 9]
             at += 10 + (3 * 2 ** ((local & 7) + 1) if local & 0x80 else 0) + 1
-        else:
-            break
         while at < len(payload) and payload[at]:  # sub-blocks, ended by a zero length
             at += payload[at] + 1
         at += 1
     return frames
 
 
+# How each format's header declares its size, read by declared_pixels.
+_PIXELS: dict[str, Callable[[bytes], int | None]] = {
+    "PNG": lambda data: (
+        math.prod(struct.unpack(">II", data[16:24])) if data[12:16] == b"IHDR" else None
+    ),
+    "JPEG": _jpeg_pixels,
+    "GIF": lambda data: math.prod(struct.unpack("<HH", data[6:10])) * max(1, _gif_frames(data)),
+    "BMP": lambda data: abs(math.prod(struct.unpack("<ii", data[18:26]))),
+    "WebP": _webp_pixels,
+}
+
+
 def _grayscale(image: np.ndarray) -> np.ndarray:
     array = np.asarray(image)
-    if array.ndim == 3 and array.shape[2] in (1, 3, 4):
-        channels = array.shape[2]
-    elif array.ndim == 2:
-        channels = 0
-    else:
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 3, 4))):
         raise InvalidArgumentError(
             "Invalid value for argument `image`. Expected pixels shaped (H, W), (H, W, 1), "
             f"(H, W, 3) or (H, W, 4). Received: image.shape={array.shape}"
@@ -366,20 +318,19 @@ def _grayscale(image: np.ndarray) -> np.ndarray:
             "Invalid value for argument `image`. Expected a non-empty array of numbers. "
             f"Received: image.dtype={array.dtype}, image.shape={array.shape}"
         )
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise InvalidArgumentError(
+            "Invalid value for argument `image`. Expected finite pixel values. "
+            f"Received: {int((~np.isfinite(array)).sum())} NaN or infinite pixels"
+        )
     if np.issubdtype(array.dtype, np.unsignedinteger):
         scale = float(np.iinfo(array.dtype).max)
     else:
-        if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
-            raise InvalidArgumentError(
-                "Invalid value for argument `image`. Expected finite pixel values. "
-                f"Received: {int((~np.isfinite(array)).sum())} NaN or infinite pixels"
-            )
         scale = 255.0 if np.max(array) > 1.0 else 1.0
     pixels = np.clip(_averaged_down(array) / scale, 0.0, 1.0)
-    if channels == 0:
-        return pixels
-    if channels == 1:
-        return pixels[..., 0]
+    channels = array.shape[2] if array.ndim == 3 else 0
+    if channels < 3:
+        return pixels[..., 0] if channels else pixels
     # ITU-R 601-2 luma, as PIL's "L" mode and the MNIST scans' grayscale.
     gray: np.ndarray = pixels[..., :3] @ np.array([0.299, 0.587, 0.114])
     if channels == 4:
@@ -412,10 +363,8 @@ def _averaged_down(array: np.ndarray) -> np.ndarray:
         starts = np.arange(0, len(rows), factor)
         heights = np.diff(np.append(starts, len(rows)))
         sums = np.add.reduceat(np.add.reduceat(rows, starts, axis=0), columns, axis=1)
-        counts = heights[:, None] * widths[None, :]
-        out[top // factor : top // factor + len(starts)] = sums / counts.reshape(
-            counts.shape + extra
-        )
+        counts = np.multiply.outer(heights, widths).reshape(len(starts), -1, *extra)
+        out[top // factor : top // factor + len(starts)] = sums / counts
     return out
 
 
@@ -443,9 +392,8 @@ def _resampling(size_in: int, size_out: int) -> np.ndarray:
 def _fit_box(digit: np.ndarray, box: int) -> np.ndarray:
     height, width = digit.shape
     scale = box / max(height, width)
-    new_height = min(box, max(1, round(height * scale)))
-    new_width = min(box, max(1, round(width * scale)))
-    resized: np.ndarray = _resampling(height, new_height) @ digit @ _resampling(width, new_width).T
+    rows, cols = (min(box, max(1, round(side * scale))) for side in (height, width))
+    resized: np.ndarray = _resampling(height, rows) @ digit @ _resampling(width, cols).T
     return resized
 
 

@@ -7,6 +7,7 @@ too, and its ``mnist`` loader is built on them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import math
 import os
@@ -126,16 +127,12 @@ def read_npz(path: str | os.PathLike[str], *, max_bytes: int | None = MAX_BYTES)
 
 
 def _not_an_archive(path: Path, error: BaseException) -> str:
-    try:
-        with path.open("rb") as handle:
-            magic = handle.read(6)
-    except OSError:
-        magic = b""
-    if magic == b"\x93NUMPY":
-        return (
-            f"{path}: a single .npy array, not an npz archive; a Keras-layout mnist.npz "
-            f"holds {', '.join(IDX_FILES)}."
-        )
+    with contextlib.suppress(OSError), path.open("rb") as handle:
+        if handle.read(6) == b"\x93NUMPY":
+            return (
+                f"{path}: a single .npy array, not an npz archive; a Keras-layout mnist.npz "
+                f"holds {', '.join(IDX_FILES)}."
+            )
     return f"{path}: not an npz archive, a zip of .npy arrays ({error})."
 
 

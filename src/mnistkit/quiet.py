@@ -16,6 +16,7 @@ this way.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import sys
@@ -23,7 +24,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 
-__all__ = ["DEBUG_VARIABLE", "hold_back_stderr", "is_tensorflow_noise", "quiet_tensorflow"]
+__all__ = ["DEBUG_VARIABLE", "is_tensorflow_noise", "quiet_tensorflow"]
 
 #: The environment variable that, set to anything but ``""``, ``0``, ``false`` or ``no``,
 #: makes :func:`quiet_tensorflow` (and the command line) show everything.
@@ -111,67 +112,42 @@ def quiet_tensorflow(*, debug: bool | None = None) -> None:
     with _lock:
         if _imported:
             return
-        if debug:
-            _import()
-        else:
-            if "tensorflow" not in sys.modules:
-                os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", _DEFAULT_LEVEL)
-            _import_holding_back_noise()
+        if not debug and "tensorflow" not in sys.modules:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", _DEFAULT_LEVEL)
+        with contextlib.nullcontext() if debug else held_back_stderr(_without_noise()):
+            import keras  # noqa: F401
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # where CUDA, if installed, starts up
         _imported = True
 
 
-def _import() -> None:
-    import keras  # noqa: F401
-    import tensorflow as tf
-
-    tf.config.list_physical_devices()  # where CUDA, if installed, starts up
-
-
-def _import_holding_back_noise() -> None:
+def _without_noise() -> Callable[[list[str]], list[str]]:
+    """What keeps the lines is_tensorflow_noise does not know, at the level set now."""
     try:
         level = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", _DEFAULT_LEVEL))
     except ValueError:
         level = 0  # as TensorFlow reads a value that is not a number
-    lines: list[str] = []
 
-    def keep(line: str) -> bool:  # all are held back here, and sorted below
-        lines.append(line)
-        return True
+    def kept(lines: list[str]) -> list[str]:
+        driver = os.path.isdir("/proc/driver/nvidia") and not any(_NO_DRIVER in x for x in lines)
+        noise = functools.partial(is_tensorflow_noise, level=level, gpu_driver=driver)
+        return [line for line in lines if not noise(line)]
 
-    try:
-        with hold_back_stderr(keep):
-            _import()
-    finally:
-        gpu_driver = os.path.isdir("/proc/driver/nvidia") and not any(
-            _NO_DRIVER in line for line in lines
-        )
-        for line in lines:
-            if not is_tensorflow_noise(line, level=level, gpu_driver=gpu_driver):
-                sys.stderr.write(line)
-        sys.stderr.flush()
+    return kept
 
 
 @contextlib.contextmanager
-def hold_back_stderr(is_noise: Callable[[str], bool]) -> Iterator[None]:
-    """Catch what the process writes to stderr's file descriptor, and pass on all but noise.
+def held_back_stderr(kept: Callable[[list[str]], list[str]]) -> Iterator[None]:
+    """Catch what is written on stderr's file descriptor, then write the lines ``kept`` keeps.
 
-    Native libraries (TensorFlow's runtime, LiteRT) write to file descriptor 2, which
-    ``sys.stderr`` does not see. Inside the block, that descriptor goes to a temporary
-    file; at its end, each line for which ``is_noise`` is false is written to
-    ``sys.stderr``. Where there is no stderr to catch, the block runs as it is.
-
-    Args:
-        is_noise: Tells, for one line with its line break, whether to drop it.
-
-    Example:
-        >>> import os
-        >>> with hold_back_stderr(lambda line: line.startswith("INFO:")):
-        ...     _ = os.write(2, b"INFO: a native library says hello\\n")
+    Lines written by C++ code (TensorFlow's log, libjpeg) are caught as well as Python's;
+    without a file descriptor 2 to catch (a GUI program on Windows), nothing is held back.
     """
-    sys.stderr.flush()
     try:
+        sys.stderr.flush()
         saved = os.dup(2)
-    except OSError:  # no stderr to catch (a GUI program on Windows): nothing to hide
+    except (OSError, ValueError):
         yield
         return
     with tempfile.TemporaryFile() as capture:
@@ -183,7 +159,6 @@ def hold_back_stderr(is_noise: Callable[[str], bool]) -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
-            for line in capture.read().decode(errors="replace").splitlines(keepends=True):
-                if not is_noise(line):
-                    sys.stderr.write(line)
+            lines = capture.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.writelines(kept(lines))
             sys.stderr.flush()

@@ -58,21 +58,18 @@ class Split:
             raise InvalidArgumentError(
                 f"Images and labels differ in number: {len(images)} images, {len(labels)} labels."
             )
-        self._images = images
         self._given = images  # what the checksum covers, before any scaling
         self._labels = labels
-        self._checksum: str | None = None
         self._rng = np.random.default_rng(seed)
         self._order = np.arange(len(images))
         self._index_in_epoch = 0
         self._epochs_completed = 0
 
-    @property
+    @functools.cached_property
     def images(self) -> np.ndarray:
         """The images, float32 in [0, 1]."""
         # Scaling 55,000 images costs more than reading them: do it once, when asked.
-        self._images = scale_pixels(self._images)
-        return self._images
+        return scale_pixels(self._given)
 
     @property
     def raw_images(self) -> np.ndarray:
@@ -84,17 +81,15 @@ class Split:
         """The labels, as integers (N,) or one-hot float32 (N, 10)."""
         return self._labels
 
-    @property
+    @functools.cached_property
     def checksum(self) -> str:
         """SHA-256 of the split's images and labels, as first given (computed once)."""
-        if self._checksum is None:
-            self._checksum = sha256_of(self._given, self._labels)
-        return self._checksum
+        return sha256_of(self._given, self._labels)
 
     @property
     def num_examples(self) -> int:
         """How many examples the split holds."""
-        return len(self._images)
+        return len(self._given)
 
     @property
     def epochs_completed(self) -> int:
@@ -110,7 +105,7 @@ class Split:
         return self.num_examples
 
     def __repr__(self) -> str:
-        return f"Split(images={self._images.shape}, labels={self._labels.shape})"
+        return f"Split(images={self._given.shape}, labels={self._labels.shape})"
 
     def next_batch(self, batch_size: int, *, shuffle: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Return the next ``batch_size`` examples, as the TensorFlow 1 ``DataSet`` did.
@@ -336,7 +331,4 @@ def scale_pixels(images: np.ndarray) -> np.ndarray:
 
 def _encode(labels: np.ndarray, one_hot: bool) -> np.ndarray:
     labels = labels.astype(np.int32)
-    if not one_hot:
-        return labels
-    encoded: np.ndarray = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
-    return encoded
+    return np.take(np.eye(NUM_CLASSES, dtype=np.float32), labels, axis=0) if one_hot else labels

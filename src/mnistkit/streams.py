@@ -145,21 +145,19 @@ def training_stream(
         >>> sorted(sum(firsts, [])[:5])  # the first epoch visits every example once
         [0, 1, 2, 3, 4]
     """
-    count = len(images)
     check_positive_int(batch_size, "batch_size")
     check_non_negative_int(shift, "shift")
     affine = {"rotation": rotation, "scale": scale, "shear": shear}
+    indices = index_stream(len(images), batch_size=batch_size, seed=seed, start_step=start_step)
     images = tf.constant(images)
     labels = tf.constant(labels)
-    indices = index_stream(count, batch_size=batch_size, seed=seed, start_step=start_step)
     steps = tf.data.Dataset.range(start_step, np.iinfo(np.int64).max)
 
     @_plain_graph
     def gather(step: tf.Tensor, picked: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         batch = _scale_tensor(tf.gather(images, picked))
         batch = augment_images(batch, seed=seed, step=step, shift=shift, **affine)
-        targets = tf.gather(labels, picked)
-        return batch, encode_labels(targets, one_hot, label_smoothing)
+        return batch, encode_labels(tf.gather(labels, picked), one_hot, label_smoothing)
 
     batches = tf.data.Dataset.zip((steps, indices)).map(
         gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
@@ -267,14 +265,7 @@ def affine_images(
     off_y = cy - (m10 * (cx + dx) + m11 * (cy + dy))
     zeros = tf.zeros_like(m00)
     transforms = tf.stack([m00, m01, off_x, m10, m11, off_y, zeros, zeros], axis=1)
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images,
-        transforms=transforms,
-        output_shape=tf.stack([height, width]),
-        fill_value=tf.constant(0.0, images.dtype),
-        interpolation="BILINEAR",
-        fill_mode="CONSTANT",
-    )
+    return _transformed(images, transforms, tf.stack([height, width]), "BILINEAR")
 
 
 def shift_images(images: tf.Tensor, *, shift: int, seed: int, step: Any) -> tf.Tensor:
@@ -303,12 +294,19 @@ def shift_images(images: tf.Tensor, *, shift: int, seed: int, step: Any) -> tf.T
     transforms = tf.stack(
         [ones, zeros, -offsets[:, 0], zeros, ones, -offsets[:, 1], zeros, zeros], axis=1
     )
+    return _transformed(images, transforms, tf.shape(images)[1:3], "NEAREST")
+
+
+def _transformed(
+    images: tf.Tensor, transforms: tf.Tensor, output_shape: tf.Tensor, interpolation: str
+) -> tf.Tensor:
+    """Each image mapped by its row of ``transforms`` (output pixel to input pixel), 0 outside."""
     return tf.raw_ops.ImageProjectiveTransformV3(
         images=images,
         transforms=transforms,
-        output_shape=tf.shape(images)[1:3],
+        output_shape=output_shape,
         fill_value=tf.constant(0.0, images.dtype),
-        interpolation="NEAREST",
+        interpolation=interpolation,
         fill_mode="CONSTANT",
     )
 
@@ -379,13 +377,10 @@ def batch_indices(count: int, *, batch_size: int, seed: int, step: int) -> np.nd
         >>> sorted(first_two.tolist())  # the first epoch visits every example once
         [0, 1, 2, 3]
     """
-    offset, parts, needed = step * batch_size, [], batch_size
-    while needed:
-        epoch, position = divmod(offset, count)
-        taken = epoch_order(count, seed, epoch).numpy()[position : position + needed]
-        parts.append(taken)
-        offset, needed = offset + len(taken), needed - len(taken)
-    return np.concatenate(parts)
+    start = step * batch_size
+    first, last = start // count, (start + batch_size - 1) // count
+    orders = [epoch_order(count, seed, epoch).numpy() for epoch in range(first, last + 1)]
+    return np.concatenate(orders)[start - first * count :][:batch_size]
 
 
 def encode_labels(labels: Any, one_hot: int | None, label_smoothing: float = 0.0) -> Any:
@@ -445,10 +440,10 @@ def evaluation_batches(
     Returns:
         The ``tf.data.Dataset``.
     """
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
 
+    @_plain_graph
     def scaled(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return _scale_tensor(images), encode_labels(labels, one_hot)
 
-    batches = dataset.batch(batch_size).map(_plain_graph(scaled))
+    batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size).map(scaled)
     return _in_memory(batches.prefetch(tf.data.AUTOTUNE))

@@ -12,7 +12,7 @@ import numpy as np
 from mnistkit._extras import require
 from mnistkit.errors import DataFormatError, DataNotFoundError, InvalidArgumentError
 from mnistkit.export._writers import INPUT_NAME, OUTPUT_NAME, SIGNATURE
-from mnistkit.quiet import hold_back_stderr
+from mnistkit.quiet import held_back_stderr
 
 # LiteRT's one line on stderr as it first allocates, whatever the log level.
 _XNNPACK_NOTE = "INFO: Created TensorFlow Lite XNNPACK delegate"
@@ -162,7 +162,9 @@ def _load_tflite(path: Path) -> ExportedModel:
     def run(x: np.ndarray) -> np.ndarray:
         if batch[0] != len(x):
             interpreter.resize_tensor_input(source["index"], [len(x), 28, 28, 1])
-            with hold_back_stderr(lambda line: line.startswith(_XNNPACK_NOTE)):
+            with held_back_stderr(
+                lambda lines: [x for x in lines if not x.startswith(_XNNPACK_NOTE)]
+            ):
                 interpreter.allocate_tensors()
             batch[0] = len(x)
         if into is not None:
@@ -184,3 +186,7 @@ def _quantization(details: dict[str, Any]) -> Quantization | None:
         return None
     scale, zero = details["quantization"]
     return float(scale), int(zero)
+
+
+def _without_xnnpack_note(lines: list[str]) -> list[str]:
+    return [line for line in lines if not line.startswith(_XNNPACK_NOTE)]
