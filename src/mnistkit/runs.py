@@ -21,12 +21,7 @@ import numpy as np
 from mnistkit import checkpoints
 from mnistkit._files import remove_temporaries
 from mnistkit._lock import claim_folder
-from mnistkit.errors import (
-    CheckpointError,
-    DataFormatError,
-    DataNotFoundError,
-    StorageError,
-)
+from mnistkit.errors import CheckpointError, DataFormatError, DataNotFoundError, StorageError
 from mnistkit.plan import RunPlan
 from mnistkit.records import read_history, write_history, write_json
 from mnistkit.run_folder import (
@@ -115,14 +110,11 @@ class Run:
             CheckpointError: If ``output`` already holds a run, or another run is
                 writing to it.
         """
-        if output is None:
-            folder, created = new_run_folder(model, root=root), True
-        else:
-            folder = Path(output)
-            if folder.exists() and not folder.is_dir():
-                raise CheckpointError(f"{folder} is a file, not a folder for a run.")
-            created = not folder.exists()
-            folder.mkdir(parents=True, exist_ok=True)
+        folder = new_run_folder(model, root=root) if output is None else Path(output)
+        if folder.exists() and not folder.is_dir():
+            raise CheckpointError(f"{folder} is a file, not a folder for a run.")
+        created = output is None or not folder.exists()
+        folder.mkdir(parents=True, exist_ok=True)
         record = {
             "format": RUN_FORMAT,
             "model": model,
@@ -294,22 +286,22 @@ class Run:
             or ("epoch" in row and row["epoch"] <= epochs_done)
         ]
         path = self.folder / HISTORY_FILE
-        by_epoch = plan.log_every is None
-        tick = self._tick
+
+        def write() -> None:
+            write_history(path, kept)
+            self._tick()
 
         class HistoryFile(keras.callbacks.Callback):
             def on_log(self, step: int, logs: dict[str, float]) -> None:
                 by_step = {int(row["step"]): row for row in kept if "step" in row}
                 by_step.setdefault(step, {"step": step}).update(logs)
                 kept[:] = [by_step[key] for key in sorted(by_step)]
-                write_history(path, kept)
-                tick()
+                write()
 
             def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                if by_epoch:
+                if plan.log_every is None:
                     kept.append({"epoch": epoch + 1, **(logs or {})})
-                    write_history(path, kept)
-                    tick()
+                    write()
 
         return HistoryFile()
 
