@@ -141,10 +141,9 @@ def read_history(path: str | os.PathLike[str]) -> list[dict[str, float]]:
     try:
         raw = read_bounded(path, _MAX_RECORD_BYTES)
         reader = csv.DictReader(io.StringIO(raw.decode("utf-8"), newline=""))
-        rows = [_history_row(row, reader.line_num) for row in reader]
+        return [_history_row(row, reader.line_num) for row in reader]
     except (ValueError, csv.Error) as error:
         raise DataFormatError(f"{path}: not a training history ({error}).") from None
-    return rows
 
 
 def _history_row(row: dict[Any, str | None], line: int) -> dict[str, float]:

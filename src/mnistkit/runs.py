@@ -175,7 +175,7 @@ class Run:
                 f"{folder} holds a run of the model {record.get('model')!r}, not {model!r}."
             )
         settings = record["settings"]
-        recipe = settings.get("recipe") if isinstance(settings.get("recipe"), dict) else {}
+        recipe = settings.get("recipe", {})  # read_run checked it is a recipe
         recorded = {**settings, **recipe, "recipe_name": recipe.get("name")}
         differences = [
             f"{key}: the run has {recorded.get(key)!r}, given {value!r}"
@@ -276,7 +276,19 @@ class Run:
         """
         import keras
 
-        rows = self._history_to_continue() if self.resuming else []
+        path = self.folder / HISTORY_FILE
+        try:
+            rows = read_history(path) if self.resuming else []
+        except DataFormatError as error:
+            aside = path.with_name(f"{HISTORY_FILE}.unreadable")
+            os.replace(path, aside)
+            warnings.warn(
+                f"{error} It was moved to {aside.name}; the history goes on from the "
+                "checkpoint, without the rows before it.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            rows = []
         done = self.checkpoint_step() or 0
         epochs_done = done // (plan.steps_per_epoch or done + 1)
         kept = [
@@ -285,7 +297,6 @@ class Run:
             if ("step" in row and row["step"] <= done)
             or ("epoch" in row and row["epoch"] <= epochs_done)
         ]
-        path = self.folder / HISTORY_FILE
 
         def write() -> None:
             write_history(path, kept)
@@ -304,22 +315,6 @@ class Run:
                     write()
 
         return HistoryFile()
-
-    def _history_to_continue(self) -> list[dict[str, float]]:
-        """The rows of ``history.csv``; an unreadable one is set aside, with a warning."""
-        path = self.folder / HISTORY_FILE
-        try:
-            return read_history(path)
-        except DataFormatError as error:
-            aside = path.with_name(f"{HISTORY_FILE}.unreadable")
-            os.replace(path, aside)
-            warnings.warn(
-                f"{error} It was moved to {aside.name}; the history goes on from the "
-                "checkpoint, without the rows before it.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            return []
 
     # ------------------------------------------------------------------ the end
 
@@ -373,10 +368,13 @@ class Run:
             "confusion_matrix": confusion_matrix(labels, probabilities.argmax(axis=1)),
             "command": self.command,
         }
+        history: list[dict[str, float]] = []
+        with contextlib.suppress(DataFormatError):  # then the learning curves are left out
+            history = read_history(self.folder / HISTORY_FILE)
         try:
             written = write_plots(
                 self.folder,
-                history=self._history_for_plots(),
+                history=history,
                 images=data.test.images,
                 labels=labels,
                 probabilities=probabilities,
@@ -391,12 +389,6 @@ class Run:
         if not keep_checkpoints:
             shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
         return {**metrics, "plots": plots}
-
-    def _history_for_plots(self) -> list[dict[str, float]]:
-        try:
-            return read_history(self.folder / HISTORY_FILE)
-        except DataFormatError:
-            return []  # the learning curves are left out; the other plots are drawn
 
     def abandon(self) -> None:
         """Undo the start of a run that failed before it trained: remove what it made.

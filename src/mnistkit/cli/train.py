@@ -95,10 +95,8 @@ def add_parser(commands: Any, name: str) -> None:
         commands,
         name,
         summary="train a model and write a run folder (model, metrics, history, plots)",
-        description=(
-            "Train a model with its default recipe (the tutorial's settings) unless told\n"
-            "otherwise, show its progress, test it, and write a run folder."
-        ),
+        description="Train a model with its default recipe (the tutorial's settings) unless told\n"
+        "otherwise, show its progress, test it, and write a run folder.",
         epilog=_EPILOG,
         handler=run,
     )
@@ -224,8 +222,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{PROG}: {'terminated' if terminated else 'interrupted'}; resume the run "
                   f"in {the_run.folder} with:\n  {resume_command}", file=sys.stderr)  # fmt: skip
             return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
-        except StorageError as error:
-            the_run.abandon()
+        except Exception as error:
+            the_run.abandon()  # removes only what it made, and only if nothing was trained
+            if not isinstance(error, StorageError):
+                raise
             if not (the_run.folder / RUN_FILE).exists():  # nothing was trained: start again
                 raise restate(error, f"{error} Free some space, then run it again.") from error
             said = (
@@ -235,9 +235,6 @@ def run(args: argparse.Namespace) -> int:
             raise restate(
                 error, f"{error}{where} Free some space, then resume it with: {resume_command}"
             ) from error
-        except Exception:
-            the_run.abandon()  # removes only what it made, and only if nothing was trained
-            raise
 
 
 def _last_checkpoint(the_run: Run) -> str:
@@ -278,7 +275,6 @@ def _open_run(args: argparse.Namespace, recipes: Any) -> Run:
 
 
 def _train(args: argparse.Namespace, the_run: Run, strategy: Any) -> int:
-    from mnistkit import checkpoints
     from mnistkit.plan import RunPlan
     from mnistkit.training import Trainer
 
@@ -312,7 +308,7 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any) -> int:
 
         callbacks.append(TensorBoardLog(the_run.folder / "tensorboard"))
     the_run.save()
-    resume = the_run.resuming and checkpoints.exists(the_run.checkpoint_dir)
+    resume = the_run.resuming and the_run.checkpoint_step() is not None
     in_all = f" ({plan.total_steps:,} steps in all)" if recipe.epochs is not None else ""
     print(
         f"Training {args.model} on {settings['dataset']} ({data.source}, "
