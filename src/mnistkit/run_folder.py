@@ -222,8 +222,7 @@ def write_plots(
 
     paths = {plot: Path(folder) / name for plot, name in PLOT_FILES.items()}
     true = np.asarray(labels)
-    if true.ndim == 2:
-        true = true.argmax(axis=1)
+    true = true.argmax(axis=1) if true.ndim == 2 else true
     probabilities = np.asarray(probabilities)
     predicted = probabilities.argmax(axis=1)
     names = sorted({name for row in history for name in row})

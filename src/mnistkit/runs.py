@@ -14,29 +14,16 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from mnistkit import checkpoints
+from mnistkit import checkpoints, run_folder
 from mnistkit._files import remove_temporaries
 from mnistkit._lock import claim_folder
 from mnistkit.errors import CheckpointError, DataFormatError, DataNotFoundError, StorageError
 from mnistkit.plan import RunPlan
 from mnistkit.records import read_history, write_history, write_json
-from mnistkit.run_folder import (
-    CHECKPOINT_DIR,
-    HISTORY_FILE,
-    METRICS_FILE,
-    MODEL_FILE,
-    RUN_FILE,
-    RUN_FORMAT,
-    RUN_OUTPUTS,
-    WRITTEN_FILES,
-    new_run_folder,
-    read_run,
-    write_plots,
-)
 
 if TYPE_CHECKING:
     import keras
@@ -44,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["Run"]
 
 
-class Run:
+class Run(contextlib.AbstractContextManager["Run"]):
     """A run folder and the training run it holds: what ``mnistkit train`` does with one.
 
     It owns the folder's workflow, so that a notebook can do what the command line does:
@@ -77,8 +64,8 @@ class Run:
         self._lock: Path | None = claim_folder(folder)
         self._clock: tuple[float, float] | None = None
         # Left by a run killed while it wrote; no other run writes here now.
-        remove_temporaries(folder, WRITTEN_FILES)
-        checkpoints.remove_leftovers(folder / CHECKPOINT_DIR)
+        remove_temporaries(folder, run_folder.WRITTEN_FILES)
+        checkpoints.remove_leftovers(folder / run_folder.CHECKPOINT_DIR)
 
     # ------------------------------------------------------------------ opening
 
@@ -110,13 +97,13 @@ class Run:
             CheckpointError: If ``output`` already holds a run, or another run is
                 writing to it.
         """
-        folder = new_run_folder(model, root=root) if output is None else Path(output)
+        folder = run_folder.new_run_folder(model, root=root) if output is None else Path(output)
         if folder.exists() and not folder.is_dir():
             raise CheckpointError(f"{folder} is a file, not a folder for a run.")
         created = output is None or not folder.exists()
         folder.mkdir(parents=True, exist_ok=True)
         record = {
-            "format": RUN_FORMAT,
+            "format": run_folder.RUN_FORMAT,
             "model": model,
             "command": command,
             "settings": dict(settings),
@@ -124,7 +111,7 @@ class Run:
         }
         run = cls(folder, record, resuming=False, created=created)
         # Checked once the folder is claimed: a run that started first has written by now.
-        taken = [name for name in RUN_OUTPUTS if (folder / name).exists()]
+        taken = [name for name in run_folder.RUN_OUTPUTS if (folder / name).exists()]
         if taken:
             run.close()
             raise CheckpointError(
@@ -164,12 +151,12 @@ class Run:
         folder = Path(folder)
         if not folder.is_dir():
             raise DataNotFoundError(f"{folder}: no such run folder to resume.")
-        if (folder / METRICS_FILE).exists():
+        if (folder / run_folder.METRICS_FILE).exists():
             raise CheckpointError(
-                f"The run in {folder} has finished ({METRICS_FILE} is there): there is "
+                f"The run in {folder} has finished ({run_folder.METRICS_FILE} is there): there is "
                 "nothing to resume. Start a new run with another --output."
             )
-        record = read_run(folder)
+        record = run_folder.read_run(folder)
         if record.get("model") != model:
             raise CheckpointError(
                 f"{folder} holds a run of the model {record.get('model')!r}, not {model!r}."
@@ -184,9 +171,8 @@ class Run:
         ]
         if differences:
             raise CheckpointError(
-                f"{folder}: a resumed run keeps its settings ("
-                + "; ".join(differences)
-                + "). Resume without them, or start a new run with another --output."
+                f"{folder}: a resumed run keeps its settings ({'; '.join(differences)}). Resume "
+                "without them, or start a new run with another --output."
             )
         return cls(folder, record, resuming=True)
 
@@ -200,8 +186,7 @@ class Run:
     @property
     def settings(self) -> dict[str, Any]:
         """The run's settings, as recorded in ``run.json``."""
-        settings: dict[str, Any] = self.record["settings"]
-        return settings
+        return cast("dict[str, Any]", self.record["settings"])
 
     @property
     def command(self) -> str:
@@ -211,7 +196,7 @@ class Run:
     @property
     def checkpoint_dir(self) -> Path:
         """The folder of the run's checkpoints."""
-        return self.folder / CHECKPOINT_DIR
+        return self.folder / run_folder.CHECKPOINT_DIR
 
     def checkpoint_step(self) -> int | None:
         """The step of the run's last checkpoint, or ``None`` if it has none.
@@ -227,7 +212,7 @@ class Run:
 
     def save(self) -> None:
         """Write ``run.json`` as the record now stands."""
-        write_json(self.folder / RUN_FILE, self.record)
+        write_json(self.folder / run_folder.RUN_FILE, self.record)
 
     def add_train_seconds(self, seconds: float) -> float:
         """Add training time to the record, write it, and return the run's total."""
@@ -276,11 +261,11 @@ class Run:
         """
         import keras
 
-        path = self.folder / HISTORY_FILE
+        path = self.folder / run_folder.HISTORY_FILE
         try:
             rows = read_history(path) if self.resuming else []
         except DataFormatError as error:
-            aside = path.with_name(f"{HISTORY_FILE}.unreadable")
+            aside = path.with_name(f"{run_folder.HISTORY_FILE}.unreadable")
             os.replace(path, aside)
             warnings.warn(
                 f"{error} It was moved to {aside.name}; the history goes on from the "
@@ -344,10 +329,9 @@ class Run:
         probabilities = trainer.predict(data.test.images)
         # Scored as `mnistkit evaluate` scores a saved model, so the two agree.
         result = score(probabilities, data.test.labels)
-        model_path = trainer.save(self.folder / MODEL_FILE)
+        model_path = trainer.save(self.folder / run_folder.MODEL_FILE)
         labels = np.asarray(data.test.labels)
-        if labels.ndim == 2:
-            labels = labels.argmax(axis=1)
+        labels = labels.argmax(axis=1) if labels.ndim == 2 else labels
         metadata = read_metadata(model_path)
         recipe = metadata["recipe"]
         metrics = {
@@ -370,9 +354,9 @@ class Run:
         }
         history: list[dict[str, float]] = []
         with contextlib.suppress(DataFormatError):  # then the learning curves are left out
-            history = read_history(self.folder / HISTORY_FILE)
+            history = read_history(self.folder / run_folder.HISTORY_FILE)
         try:
-            written = write_plots(
+            written = run_folder.write_plots(
                 self.folder,
                 history=history,
                 images=data.test.images,
@@ -385,7 +369,7 @@ class Run:
                 raise
             plots = f"no plots: matplotlib is not installed ({INSTALL_HINT} to get them)"
         # Last, since it marks the run finished: a run interrupted before can be resumed.
-        write_json(self.folder / METRICS_FILE, metrics)
+        write_json(self.folder / run_folder.METRICS_FILE, metrics)
         if not keep_checkpoints:
             shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
         return {**metrics, "plots": plots}
@@ -399,10 +383,10 @@ class Run:
         so is anything else in the folder.
         """
         self.close()
-        trained = [name for name in (*WRITTEN_FILES, CHECKPOINT_DIR) if name != RUN_FILE]
+        trained = {*run_folder.WRITTEN_FILES, run_folder.CHECKPOINT_DIR} - {run_folder.RUN_FILE}
         if self.resuming or any((self.folder / name).exists() for name in trained):
             return
-        (self.folder / RUN_FILE).unlink(missing_ok=True)
+        (self.folder / run_folder.RUN_FILE).unlink(missing_ok=True)
         if self._created:
             with contextlib.suppress(OSError):  # not empty, or gone: leave it
                 self.folder.rmdir()
@@ -412,9 +396,6 @@ class Run:
         if self._lock is not None:
             self._lock.unlink(missing_ok=True)
             self._lock = None
-
-    def __enter__(self) -> Run:
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()

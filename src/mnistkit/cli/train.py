@@ -9,6 +9,7 @@ resumed run reads them back from the folder, so it trains on exactly as it start
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import sys
 from collections.abc import Callable
@@ -60,8 +61,7 @@ examples:
 
 # The options that override a recipe's field of the same name: (convert, check, metavar,
 # help), for an option whose value the API's check takes.
-_Check = Callable[[Any, str], Any]
-_OVERRIDES: dict[str, tuple[Callable[[str], Any], _Check, str, str]] = {
+_OVERRIDES: dict[str, tuple[Callable[..., Any], Callable[..., Any], str, str]] = {
     "steps": (int, check_positive_int, "N", "train for N steps (batches)"),
     "epochs": (int, check_positive_int, "N", "train for N passes over the training split instead"),
     "batch_size": (int, check_positive_int, "N", "examples per training step"),
@@ -228,24 +228,22 @@ def run(args: argparse.Namespace) -> int:
                 raise
             if not (the_run.folder / RUN_FILE).exists():  # nothing was trained: start again
                 raise restate(error, f"{error} Free some space, then run it again.") from error
-            said = (
-                error.filename is not None and Path(error.filename).parent == the_run.checkpoint_dir
-            )
-            where = "" if said else f" {_last_checkpoint(the_run)}"
+            where = _last_checkpoint(the_run, error)
             raise restate(
                 error, f"{error}{where} Free some space, then resume it with: {resume_command}"
             ) from error
 
 
-def _last_checkpoint(the_run: Run) -> str:
-    """Where the run's last good checkpoint is, in words, as it is on disk."""
-    try:
+def _last_checkpoint(the_run: Run, error: StorageError) -> str:
+    """Where the run's last good checkpoint is, in words, unless the error says it already."""
+    if error.filename is not None and Path(error.filename).parent == the_run.checkpoint_dir:
+        return ""  # a failed checkpoint: the checkpointer named the last good one
+    step = None
+    with contextlib.suppress(CheckpointError):
         step = the_run.checkpoint_step()
-    except CheckpointError:
-        step = None
     if step is None:
-        return f"No checkpoint is saved in {the_run.checkpoint_dir} yet."
-    return f"The last good checkpoint (step {step}) is in {the_run.checkpoint_dir}."
+        return f" No checkpoint is saved in {the_run.checkpoint_dir} yet."
+    return f" The last good checkpoint (step {step}) is in {the_run.checkpoint_dir}."
 
 
 def _open_run(args: argparse.Namespace, recipes: Any) -> Run:
