@@ -214,12 +214,6 @@ class Run(contextlib.AbstractContextManager["Run"]):
         """Write ``run.json`` as the record now stands."""
         write_json(self.folder / run_folder.RUN_FILE, self.record)
 
-    def add_train_seconds(self, seconds: float) -> float:
-        """Add training time to the record, write it, and return the run's total."""
-        self.record["train_seconds"] = float(self.record.get("train_seconds", 0.0)) + seconds
-        self.save()
-        return float(self.record["train_seconds"])
-
     @contextlib.contextmanager
     def training_clock(self) -> Iterator[None]:
         """Count the time spent in the block as training time.
