@@ -38,9 +38,7 @@ def storage_error(error: OSError, path: Path) -> StorageError:
         return error
     reason = _NO_ROOM.get(error.errno or 0) or error.strerror or str(error)
     result = StorageError(f"{reason} while writing {path}.")
-    result.errno = error.errno
-    result.strerror = reason
-    result.filename = str(path)
+    result.errno, result.strerror, result.filename = error.errno, reason, str(path)
     return result
 
 

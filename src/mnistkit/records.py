@@ -50,12 +50,11 @@ def write_json(path: str | os.PathLike[str], record: Mapping[str, Any]) -> Path:
         >>> read_json(path)["steps"]
         1000
     """
-    path = Path(path)
     text = json.dumps(plain(record), indent=2, sort_keys=True, allow_nan=False)
     # A list of numbers (a confusion-matrix row) reads better on one line.
     text = _NUMBER_LIST.sub(lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
-    write_bytes_atomically(path, (text + "\n").encode())
-    return path
+    write_bytes_atomically(Path(path), (text + "\n").encode())
+    return Path(path)
 
 
 def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -105,17 +104,14 @@ def write_history(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]
         step,train_accuracy
         0,0.1
     """
-    names = sorted({name for row in rows for name in row})
-    first = [name for name in ("step", "epoch") if name in names]
-    columns = first + [name for name in names if name not in first]
+    names = {name for row in rows for name in row}
+    columns = sorted(names, key=lambda name: (name != "step", name != "epoch", name))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    for row in rows:
-        writer.writerow({name: _cell(value) for name, value in row.items()})
-    path = Path(path)
-    write_bytes_atomically(path, buffer.getvalue().encode())
-    return path
+    writer.writerows({name: _cell(value) for name, value in row.items()} for row in rows)
+    write_bytes_atomically(Path(path), buffer.getvalue().encode())
+    return Path(path)
 
 
 def read_history(path: str | os.PathLike[str]) -> list[dict[str, float]]:
@@ -145,10 +141,9 @@ def read_history(path: str | os.PathLike[str]) -> list[dict[str, float]]:
     try:
         raw = read_bounded(path, _MAX_RECORD_BYTES)
         reader = csv.DictReader(io.StringIO(raw.decode("utf-8"), newline=""))
-        rows = [_history_row(row, reader.line_num) for row in reader]
+        return [_history_row(row, reader.line_num) for row in reader]
     except (ValueError, csv.Error) as error:
         raise DataFormatError(f"{path}: not a training history ({error}).") from None
-    return rows
 
 
 def _history_row(row: dict[Any, str | None], line: int) -> dict[str, float]:
@@ -183,10 +178,8 @@ def plain(value: Any) -> Any:
         return {str(key): plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain(item) for item in value]
-    if isinstance(value, np.ndarray):
+    if isinstance(value, (np.ndarray, np.generic)):
         return plain(value.tolist())
-    if isinstance(value, np.generic):
-        return plain(value.item())
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, float) and not math.isfinite(value):
@@ -199,9 +192,7 @@ def _cell(value: Any) -> Any:
     return repr(value) if isinstance(value, float) else value
 
 
-def _number(text: str | None) -> Any:
-    if text is None:
-        return None
+def _number(text: str) -> Any:
     try:
         number = float(text)
     except ValueError:

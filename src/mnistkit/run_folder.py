@@ -23,6 +23,7 @@ leaves a half-written one. :class:`~mnistkit.runs.Run` is the workflow over such
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -181,17 +182,15 @@ def new_run_folder(
         >>> new_run_folder("deep_cnn", root=root, now=when).name
         'deep_cnn-20261128-142501-2'
     """
-    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
-    base = Path(root) / f"{model}-{stamp}"
+    base = Path(root) / f"{model}-{(now or datetime.now()):%Y%m%d-%H%M%S}"
     base.parent.mkdir(parents=True, exist_ok=True)
-    candidate, number = base, 1
+    number = 1
     while True:
-        try:
+        candidate = base.with_name(f"{base.name}-{number}") if number > 1 else base
+        with contextlib.suppress(FileExistsError):
             candidate.mkdir()
             return candidate
-        except FileExistsError:
-            number += 1
-            candidate = base.with_name(f"{base.name}-{number}")
+        number += 1
 
 
 def write_plots(
@@ -221,30 +220,21 @@ def write_plots(
     """
     from mnistkit import plots
 
-    folder = Path(folder)
+    paths = {plot: Path(folder) / name for plot, name in PLOT_FILES.items()}
     true = np.asarray(labels)
-    if true.ndim == 2:
-        true = true.argmax(axis=1)
-    predicted = np.asarray(probabilities).argmax(axis=1)
-    confidence = np.asarray(probabilities).max(axis=1)
-    written = []
-    series = _columns(history)
-    if any("loss" in name or "acc" in name for name in series):
-        written.append(plots.plot_learning_curves(series, folder / PLOT_FILES["learning_curves"]))
-    written.append(
-        plots.plot_confusion_matrix(
-            true, predicted, folder / PLOT_FILES["confusion_matrix"], title="Test set"
-        )
-    )
-    written.append(
-        plots.plot_misclassified(
-            images, true, predicted, folder / PLOT_FILES["misclassified"], confidence=confidence
-        )
-    )
-    return written
-
-
-def _columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
+    true = true.argmax(axis=1) if true.ndim == 2 else true
+    probabilities = np.asarray(probabilities)
+    predicted = probabilities.argmax(axis=1)
+    names = sorted({name for row in history for name in row})
     # A row that lacks a value gets NaN, which matplotlib leaves as a gap.
-    names = sorted({name for row in rows for name in row})
-    return {name: [float(row.get(name, math.nan)) for row in rows] for name in names}
+    series = {name: [float(row.get(name, math.nan)) for row in history] for name in names}
+    written = []
+    if any("loss" in name or "acc" in name for name in series):
+        written.append(plots.plot_learning_curves(series, paths["learning_curves"]))
+    return [
+        *written,
+        plots.plot_confusion_matrix(true, predicted, paths["confusion_matrix"], title="Test set"),
+        plots.plot_misclassified(
+            images, true, predicted, paths["misclassified"], confidence=probabilities.max(axis=1)
+        ),
+    ]

@@ -14,34 +14,16 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from mnistkit import checkpoints
+from mnistkit import checkpoints, run_folder
 from mnistkit._files import remove_temporaries
 from mnistkit._lock import claim_folder
-from mnistkit.errors import (
-    CheckpointError,
-    DataFormatError,
-    DataNotFoundError,
-    StorageError,
-)
+from mnistkit.errors import CheckpointError, DataFormatError, DataNotFoundError, StorageError
 from mnistkit.plan import RunPlan
 from mnistkit.records import read_history, write_history, write_json
-from mnistkit.run_folder import (
-    CHECKPOINT_DIR,
-    HISTORY_FILE,
-    METRICS_FILE,
-    MODEL_FILE,
-    RUN_FILE,
-    RUN_FORMAT,
-    RUN_OUTPUTS,
-    WRITTEN_FILES,
-    new_run_folder,
-    read_run,
-    write_plots,
-)
 
 if TYPE_CHECKING:
     import keras
@@ -49,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["Run"]
 
 
-class Run:
+class Run(contextlib.AbstractContextManager["Run"]):
     """A run folder and the training run it holds: what ``mnistkit train`` does with one.
 
     It owns the folder's workflow, so that a notebook can do what the command line does:
@@ -82,8 +64,8 @@ class Run:
         self._lock: Path | None = claim_folder(folder)
         self._clock: tuple[float, float] | None = None
         # Left by a run killed while it wrote; no other run writes here now.
-        remove_temporaries(folder, WRITTEN_FILES)
-        checkpoints.remove_leftovers(folder / CHECKPOINT_DIR)
+        remove_temporaries(folder, run_folder.WRITTEN_FILES)
+        checkpoints.remove_leftovers(folder / run_folder.CHECKPOINT_DIR)
 
     # ------------------------------------------------------------------ opening
 
@@ -115,16 +97,13 @@ class Run:
             CheckpointError: If ``output`` already holds a run, or another run is
                 writing to it.
         """
-        if output is None:
-            folder, created = new_run_folder(model, root=root), True
-        else:
-            folder = Path(output)
-            if folder.exists() and not folder.is_dir():
-                raise CheckpointError(f"{folder} is a file, not a folder for a run.")
-            created = not folder.exists()
-            folder.mkdir(parents=True, exist_ok=True)
+        folder = run_folder.new_run_folder(model, root=root) if output is None else Path(output)
+        if folder.exists() and not folder.is_dir():
+            raise CheckpointError(f"{folder} is a file, not a folder for a run.")
+        created = output is None or not folder.exists()
+        folder.mkdir(parents=True, exist_ok=True)
         record = {
-            "format": RUN_FORMAT,
+            "format": run_folder.RUN_FORMAT,
             "model": model,
             "command": command,
             "settings": dict(settings),
@@ -132,7 +111,7 @@ class Run:
         }
         run = cls(folder, record, resuming=False, created=created)
         # Checked once the folder is claimed: a run that started first has written by now.
-        taken = [name for name in RUN_OUTPUTS if (folder / name).exists()]
+        taken = [name for name in run_folder.RUN_OUTPUTS if (folder / name).exists()]
         if taken:
             run.close()
             raise CheckpointError(
@@ -172,18 +151,18 @@ class Run:
         folder = Path(folder)
         if not folder.is_dir():
             raise DataNotFoundError(f"{folder}: no such run folder to resume.")
-        if (folder / METRICS_FILE).exists():
+        if (folder / run_folder.METRICS_FILE).exists():
             raise CheckpointError(
-                f"The run in {folder} has finished ({METRICS_FILE} is there): there is "
+                f"The run in {folder} has finished ({run_folder.METRICS_FILE} is there): there is "
                 "nothing to resume. Start a new run with another --output."
             )
-        record = read_run(folder)
+        record = run_folder.read_run(folder)
         if record.get("model") != model:
             raise CheckpointError(
                 f"{folder} holds a run of the model {record.get('model')!r}, not {model!r}."
             )
         settings = record["settings"]
-        recipe = settings.get("recipe") if isinstance(settings.get("recipe"), dict) else {}
+        recipe = settings.get("recipe", {})  # read_run checked it is a recipe
         recorded = {**settings, **recipe, "recipe_name": recipe.get("name")}
         differences = [
             f"{key}: the run has {recorded.get(key)!r}, given {value!r}"
@@ -192,9 +171,8 @@ class Run:
         ]
         if differences:
             raise CheckpointError(
-                f"{folder}: a resumed run keeps its settings ("
-                + "; ".join(differences)
-                + "). Resume without them, or start a new run with another --output."
+                f"{folder}: a resumed run keeps its settings ({'; '.join(differences)}). Resume "
+                "without them, or start a new run with another --output."
             )
         return cls(folder, record, resuming=True)
 
@@ -208,8 +186,7 @@ class Run:
     @property
     def settings(self) -> dict[str, Any]:
         """The run's settings, as recorded in ``run.json``."""
-        settings: dict[str, Any] = self.record["settings"]
-        return settings
+        return cast("dict[str, Any]", self.record["settings"])
 
     @property
     def command(self) -> str:
@@ -219,7 +196,7 @@ class Run:
     @property
     def checkpoint_dir(self) -> Path:
         """The folder of the run's checkpoints."""
-        return self.folder / CHECKPOINT_DIR
+        return self.folder / run_folder.CHECKPOINT_DIR
 
     def checkpoint_step(self) -> int | None:
         """The step of the run's last checkpoint, or ``None`` if it has none.
@@ -235,13 +212,7 @@ class Run:
 
     def save(self) -> None:
         """Write ``run.json`` as the record now stands."""
-        write_json(self.folder / RUN_FILE, self.record)
-
-    def add_train_seconds(self, seconds: float) -> float:
-        """Add training time to the record, write it, and return the run's total."""
-        self.record["train_seconds"] = float(self.record.get("train_seconds", 0.0)) + seconds
-        self.save()
-        return float(self.record["train_seconds"])
+        write_json(self.folder / run_folder.RUN_FILE, self.record)
 
     @contextlib.contextmanager
     def training_clock(self) -> Iterator[None]:
@@ -284,7 +255,19 @@ class Run:
         """
         import keras
 
-        rows = self._history_to_continue() if self.resuming else []
+        path = self.folder / run_folder.HISTORY_FILE
+        try:
+            rows = read_history(path) if self.resuming else []
+        except DataFormatError as error:
+            aside = path.with_name(f"{run_folder.HISTORY_FILE}.unreadable")
+            os.replace(path, aside)
+            warnings.warn(
+                f"{error} It was moved to {aside.name}; the history goes on from the "
+                "checkpoint, without the rows before it.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            rows = []
         done = self.checkpoint_step() or 0
         epochs_done = done // (plan.steps_per_epoch or done + 1)
         kept = [
@@ -293,41 +276,24 @@ class Run:
             if ("step" in row and row["step"] <= done)
             or ("epoch" in row and row["epoch"] <= epochs_done)
         ]
-        path = self.folder / HISTORY_FILE
-        by_epoch = plan.log_every is None
-        tick = self._tick
+
+        def write() -> None:
+            write_history(path, kept)
+            self._tick()
 
         class HistoryFile(keras.callbacks.Callback):
             def on_log(self, step: int, logs: dict[str, float]) -> None:
                 by_step = {int(row["step"]): row for row in kept if "step" in row}
                 by_step.setdefault(step, {"step": step}).update(logs)
                 kept[:] = [by_step[key] for key in sorted(by_step)]
-                write_history(path, kept)
-                tick()
+                write()
 
             def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                if by_epoch:
+                if plan.log_every is None:
                     kept.append({"epoch": epoch + 1, **(logs or {})})
-                    write_history(path, kept)
-                    tick()
+                    write()
 
         return HistoryFile()
-
-    def _history_to_continue(self) -> list[dict[str, float]]:
-        """The rows of ``history.csv``; an unreadable one is set aside, with a warning."""
-        path = self.folder / HISTORY_FILE
-        try:
-            return read_history(path)
-        except DataFormatError as error:
-            aside = path.with_name(f"{HISTORY_FILE}.unreadable")
-            os.replace(path, aside)
-            warnings.warn(
-                f"{error} It was moved to {aside.name}; the history goes on from the "
-                "checkpoint, without the rows before it.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            return []
 
     # ------------------------------------------------------------------ the end
 
@@ -357,10 +323,9 @@ class Run:
         probabilities = trainer.predict(data.test.images)
         # Scored as `mnistkit evaluate` scores a saved model, so the two agree.
         result = score(probabilities, data.test.labels)
-        model_path = trainer.save(self.folder / MODEL_FILE)
+        model_path = trainer.save(self.folder / run_folder.MODEL_FILE)
         labels = np.asarray(data.test.labels)
-        if labels.ndim == 2:
-            labels = labels.argmax(axis=1)
+        labels = labels.argmax(axis=1) if labels.ndim == 2 else labels
         metadata = read_metadata(model_path)
         recipe = metadata["recipe"]
         metrics = {
@@ -381,10 +346,13 @@ class Run:
             "confusion_matrix": confusion_matrix(labels, probabilities.argmax(axis=1)),
             "command": self.command,
         }
+        history: list[dict[str, float]] = []
+        with contextlib.suppress(DataFormatError):  # then the learning curves are left out
+            history = read_history(self.folder / run_folder.HISTORY_FILE)
         try:
-            written = write_plots(
+            written = run_folder.write_plots(
                 self.folder,
-                history=self._history_for_plots(),
+                history=history,
                 images=data.test.images,
                 labels=labels,
                 probabilities=probabilities,
@@ -395,16 +363,10 @@ class Run:
                 raise
             plots = f"no plots: matplotlib is not installed ({INSTALL_HINT} to get them)"
         # Last, since it marks the run finished: a run interrupted before can be resumed.
-        write_json(self.folder / METRICS_FILE, metrics)
+        write_json(self.folder / run_folder.METRICS_FILE, metrics)
         if not keep_checkpoints:
             shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
         return {**metrics, "plots": plots}
-
-    def _history_for_plots(self) -> list[dict[str, float]]:
-        try:
-            return read_history(self.folder / HISTORY_FILE)
-        except DataFormatError:
-            return []  # the learning curves are left out; the other plots are drawn
 
     def abandon(self) -> None:
         """Undo the start of a run that failed before it trained: remove what it made.
@@ -415,10 +377,10 @@ class Run:
         so is anything else in the folder.
         """
         self.close()
-        trained = [name for name in (*WRITTEN_FILES, CHECKPOINT_DIR) if name != RUN_FILE]
+        trained = {*run_folder.WRITTEN_FILES, run_folder.CHECKPOINT_DIR} - {run_folder.RUN_FILE}
         if self.resuming or any((self.folder / name).exists() for name in trained):
             return
-        (self.folder / RUN_FILE).unlink(missing_ok=True)
+        (self.folder / run_folder.RUN_FILE).unlink(missing_ok=True)
         if self._created:
             with contextlib.suppress(OSError):  # not empty, or gone: leave it
                 self.folder.rmdir()
@@ -428,9 +390,6 @@ class Run:
         if self._lock is not None:
             self._lock.unlink(missing_ok=True)
             self._lock = None
-
-    def __enter__(self) -> Run:
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()

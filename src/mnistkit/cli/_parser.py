@@ -7,7 +7,7 @@ the command line with the words the Python API uses, before anything heavy loads
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 from mnistkit.errors import InvalidArgumentError, UnknownNameError
@@ -125,8 +125,3 @@ def usage_error(args: argparse.Namespace, message: str) -> NoReturn:
     """Stop with a usage error of the command being run."""
     parser: argparse.ArgumentParser = args.command_parser
     parser.error(message)
-
-
-def join(words: Sequence[str]) -> str:
-    """The words, comma-separated, as option help lists them."""
-    return ", ".join(words)

@@ -30,10 +30,8 @@ def add_parser(commands: Any, name: str) -> None:
         commands,
         name,
         summary="print a model's accuracy and loss on the test split",
-        description=(
-            "Print the accuracy and loss of a model on a dataset's test split; of\n"
-            "several, the accuracy and loss of their averaged probabilities."
-        ),
+        description="Print the accuracy and loss of a model on a dataset's test split; of\n"
+        "several, the accuracy and loss of their averaged probabilities.",
         epilog=_EPILOG,
         handler=run,
     )

@@ -7,12 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mnistkit.cli._models import (
-    ModelSource,
-    add_model_argument,
-    load_predictor,
-    resolve_model,
-)
+from mnistkit.cli._models import ModelSource, add_model_argument, load_predictor, resolve_model
 from mnistkit.cli._parser import EXIT_FAILURE, EXIT_OK, PROG, add_command
 from mnistkit.cli.listing import print_json
 from mnistkit.errors import MnistkitError
@@ -107,17 +102,12 @@ def _predict(
     predictor = load_predictor([source], debug=debug)
     probabilities = dict(zip(read, predictor.predict(np.stack(list(read.values()))), strict=True))
     broken = [index for index, row in probabilities.items() if not np.isfinite(row).all()]
+    said = f"the model {source.label} gives non-finite probabilities (NaN or infinity)"
+    why = "; its weights are probably not finite."
     if len(broken) == len(probabilities) > 1:  # the model, not the images: say it once
-        failures[broken[0]] = (
-            f"the model {source.label} gives non-finite probabilities (NaN or infinity) for "
-            f"all {len(broken)} images; its weights are probably not finite."
-        )
+        failures[broken[0]] = f"{said} for all {len(broken)} images{why}"
     else:
-        for index in broken:
-            failures[index] = (
-                f"{paths[index]}: the model {source.label} gives non-finite probabilities "
-                "(NaN or infinity); its weights are probably not finite."
-            )
+        failures.update({index: f"{paths[index]}: {said}{why}" for index in broken})
     return [
         {
             "file": str(paths[index]),

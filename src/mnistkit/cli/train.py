@@ -12,32 +12,30 @@ import argparse
 import contextlib
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mnistkit._files import restate
 from mnistkit._signals import Terminated
-from mnistkit.cli._models import load_data
+from mnistkit.cli._models import add_dataset_option, load_data
 from mnistkit.cli._parser import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TERMINATED,
     PROG,
     add_command,
-    join,
     option_type,
     registered,
     usage_error,
 )
-from mnistkit.datasets import DATASETS
-from mnistkit.errors import DataFormatError, InvalidArgumentError, StorageError
+from mnistkit.errors import CheckpointError, DataFormatError, InvalidArgumentError, StorageError
 from mnistkit.models import MODELS, model_recipes
 from mnistkit.quiet import quiet_tensorflow
 from mnistkit.recipes import OPTIMIZERS, OVERRIDABLE, PRECISIONS, Recipe, resolve_recipe
 from mnistkit.run_folder import RUN_FILE
 from mnistkit.runs import Run
 from mnistkit.validation import (
-    check_bool,
     check_one_of,
     check_positive_float,
     check_positive_int,
@@ -61,45 +59,34 @@ examples:
   mnistkit train deep_cnn --output runs/cnn --resume
   mnistkit train deep_cnn --optimizer sgd --learning-rate 0.05 --keep-prob 0.7"""
 
-# The options that override a recipe's settings: (type, metavar, help), by recipe field.
-_OVERRIDES: dict[str, dict[str, Any]] = {
-    "steps": {
-        "type": option_type(int, check_positive_int, "steps"),
-        "metavar": "N",
-        "help": "train for N steps (batches)",
-    },
-    "epochs": {
-        "type": option_type(int, check_positive_int, "epochs"),
-        "metavar": "N",
-        "help": "train for N passes over the training split instead",
-    },
-    "batch_size": {
-        "type": option_type(int, check_positive_int, "batch_size"),
-        "metavar": "N",
-        "help": "examples per training step",
-    },
-    "optimizer": {
-        "type": option_type(str.lower, lambda v, n: check_one_of(v, n, OPTIMIZERS), "optimizer"),
-        "metavar": "NAME",
-        "help": f"a Keras optimizer: {join(OPTIMIZERS)}",
-    },
-    "learning_rate": {
-        "type": option_type(float, check_positive_float, "learning_rate"),
-        "metavar": "X",
-        "help": "the (peak) learning rate, a positive number",
-    },
-    "keep_prob": {
-        "type": option_type(float, check_probability, "keep_prob"),
-        "metavar": "P",
-        "help": "dropout keep probability while training, in (0, 1], for a model with dropout",
-    },
-    "precision": {
-        "choices": PRECISIONS,
-        "help": "computation precision: float32, mixed_bfloat16, mixed_float16, or auto "
-        "(bfloat16 where the hardware runs it fast); the tutorial recipes use float32",
-    },
+# The options that override a recipe's field of the same name: (convert, check, metavar,
+# help), for an option whose value the API's check takes.
+_OVERRIDES: dict[str, tuple[Callable[..., Any], Callable[..., Any], str, str]] = {
+    "steps": (int, check_positive_int, "N", "train for N steps (batches)"),
+    "epochs": (int, check_positive_int, "N", "train for N passes over the training split instead"),
+    "batch_size": (int, check_positive_int, "N", "examples per training step"),
+    "optimizer": (
+        str.lower,
+        lambda v, n: check_one_of(v, n, OPTIMIZERS),
+        "NAME",
+        f"a Keras optimizer: {', '.join(OPTIMIZERS)}",
+    ),
+    "learning_rate": (
+        float,
+        check_positive_float,
+        "X",
+        "the (peak) learning rate, a positive number",
+    ),
+    "keep_prob": (
+        float,
+        check_probability,
+        "P",
+        "dropout keep probability while training, in (0, 1], for a model with dropout",
+    ),
 }
-assert set(_OVERRIDES) == set(OVERRIDABLE)
+assert {*_OVERRIDES, "precision"} == set(OVERRIDABLE)
+#: What a run records besides its recipe, each under its option's name.
+_RUN_SETTINGS = ("dataset", "seed", "deterministic", "log_every", "strategy")
 
 
 def add_parser(commands: Any, name: str) -> None:
@@ -108,10 +95,8 @@ def add_parser(commands: Any, name: str) -> None:
         commands,
         name,
         summary="train a model and write a run folder (model, metrics, history, plots)",
-        description=(
-            "Train a model with its default recipe (the tutorial's settings) unless told\n"
-            "otherwise, show its progress, test it, and write a run folder."
-        ),
+        description="Train a model with its default recipe (the tutorial's settings) unless told\n"
+        "otherwise, show its progress, test it, and write a run folder.",
         epilog=_EPILOG,
         handler=run,
     )
@@ -121,13 +106,7 @@ def add_parser(commands: Any, name: str) -> None:
         metavar="MODEL",
         help="the model to train: softmax, deep_cnn, or another name from `mnistkit models`",
     )
-    parser.add_argument(
-        "--dataset",
-        type=registered("dataset", DATASETS.entry),
-        default=None,
-        metavar="NAME",
-        help="the dataset to train and test on, from `mnistkit datasets` (default: mnist)",
-    )
+    add_dataset_option(parser, "to train and test on")
     settings = parser.add_argument_group(
         "training settings", "Each defaults to the recipe's setting."
     )
@@ -137,9 +116,21 @@ def add_parser(commands: Any, name: str) -> None:
         help="the model's recipe to start from (default: 'default', the tutorial's)",
     )
     length = settings.add_mutually_exclusive_group()
-    for field, spec in _OVERRIDES.items():
+    for field, (convert, check, metavar, help) in _OVERRIDES.items():
         group = length if field in ("steps", "epochs") else settings
-        group.add_argument(f"--{field.replace('_', '-')}", dest=field, **spec)
+        group.add_argument(
+            f"--{field.replace('_', '-')}",
+            dest=field,
+            type=option_type(convert, check, field),
+            metavar=metavar,
+            help=help,
+        )
+    settings.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="computation precision: float32, mixed_bfloat16, mixed_float16, or auto "
+        "(bfloat16 where the hardware runs it fast); the tutorial recipes use float32",
+    )
     settings.add_argument(
         "--seed",
         type=option_type(int, check_seed, "seed"),
@@ -154,10 +145,6 @@ def add_parser(commands: Any, name: str) -> None:
         help="make the run repeatable bit for bit on CPU (TensorFlow op determinism; "
         "slower); the seed defaults to 0",
     )
-    _add_run_options(parser)
-
-
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
     run_folder = parser.add_argument_group("run folder and progress")
     run_folder.add_argument(
         "--output",
@@ -214,104 +201,78 @@ def run(args: argparse.Namespace) -> int:
         usage_error(args, "argument --resume: needs --output DIR, the folder of the run")
     recipes = model_recipes(args.model)  # a plugin that fails to load fails here, at once
     if args.recipe is not None and args.recipe not in recipes:
-        known = join(sorted(recipes)) or "none"
+        known = ", ".join(sorted(recipes)) or "none"
         usage_error(args, f"argument --recipe: the model {args.model!r} has no recipe "
                     f"{args.recipe!r}; its recipes: {known}")  # fmt: skip
-    strategy = _make_strategy(args)
     quiet_tensorflow(debug=args.debug)
-    with contextlib.ExitStack() as stack:
-        the_run = _open_run(args, recipes)
-        checkpoint_dir = the_run.checkpoint_dir
-        stack.callback(the_run.close)
+    strategy = None
+    if args.strategy is not None:
+        from mnistkit.distribute import make_strategy
+
+        try:
+            strategy = make_strategy(args.strategy)
+        except InvalidArgumentError as error:
+            usage_error(args, f"argument --strategy: {error}")
+    with _open_run(args, recipes) as the_run:
         resume_command = _command_line(args, the_run.folder, resume=True)
         try:
-            return _train(args, the_run, strategy, checkpoint_dir)
+            return _train(args, the_run, strategy)
         except KeyboardInterrupt as interrupt:
             terminated = isinstance(interrupt, Terminated)
             print(f"{PROG}: {'terminated' if terminated else 'interrupted'}; resume the run "
                   f"in {the_run.folder} with:\n  {resume_command}", file=sys.stderr)  # fmt: skip
             return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
-        except StorageError as error:
-            the_run.abandon()
+        except Exception as error:
+            the_run.abandon()  # removes only what it made, and only if nothing was trained
+            if not isinstance(error, StorageError):
+                raise
             if not (the_run.folder / RUN_FILE).exists():  # nothing was trained: start again
                 raise restate(error, f"{error} Free some space, then run it again.") from error
-            said = error.filename is not None and Path(error.filename).parent == checkpoint_dir
-            where = "" if said else f" {_last_checkpoint(checkpoint_dir)}"
+            where = _last_checkpoint(the_run, error)
             raise restate(
                 error, f"{error}{where} Free some space, then resume it with: {resume_command}"
             ) from error
-        except Exception:
-            the_run.abandon()  # removes only what it made, and only if nothing was trained
-            raise
 
 
-def _last_checkpoint(checkpoint_dir: Path) -> str:
-    """Where the run's last good checkpoint is, in words, as it is on disk."""
-    from mnistkit import checkpoints
-    from mnistkit.errors import CheckpointError
-
-    try:
-        step = checkpoints.read_state(checkpoint_dir)["step"] if checkpoints.exists(
-            checkpoint_dir) else None  # fmt: skip
-    except CheckpointError:
-        step = None
+def _last_checkpoint(the_run: Run, error: StorageError) -> str:
+    """Where the run's last good checkpoint is, in words, unless the error says it already."""
+    if error.filename is not None and Path(error.filename).parent == the_run.checkpoint_dir:
+        return ""  # a failed checkpoint: the checkpointer named the last good one
+    step = None
+    with contextlib.suppress(CheckpointError):
+        step = the_run.checkpoint_step()
     if step is None:
-        return f"No checkpoint is saved in {checkpoint_dir} yet."
-    return f"The last good checkpoint (step {step}) is in {checkpoint_dir}."
+        return f" No checkpoint is saved in {the_run.checkpoint_dir} yet."
+    return f" The last good checkpoint (step {step}) is in {the_run.checkpoint_dir}."
 
 
 def _open_run(args: argparse.Namespace, recipes: Any) -> Run:
-    if args.resume:
-        return Run.resume(args.output, args.model, changes=_given(args))
-    return Run.start(
-        args.model,
-        settings=_fresh_settings(args, recipes),
-        command=_command_line(args, args.output, resume=False),
-        output=args.output,
-    )
-
-
-def _fresh_settings(args: argparse.Namespace, recipes: Any) -> dict[str, Any]:
     from mnistkit.precision import describe_precision, resolve_precision
 
     overrides = {name: getattr(args, name) for name in OVERRIDABLE}
+    settings = {name: getattr(args, name) for name in _RUN_SETTINGS}
+    if args.resume:
+        if args.precision == "auto":
+            overrides["precision"] = resolve_precision("auto")
+        changes = {**overrides, "recipe_name": args.recipe, **settings}
+        return Run.resume(args.output, args.model, changes=changes)
     try:
         recipe = resolve_recipe(recipes, args.recipe, model=args.model, **overrides)
     except InvalidArgumentError as error:
         usage_error(args, str(error))
     wanted = recipe.precision or "float32"
     resolved = resolve_precision(wanted)
-    return {
-        "dataset": args.dataset or "mnist",
-        "recipe": Recipe.from_dict({**recipe.as_dict(), "precision": resolved}).as_dict(),
-        "precision_note": describe_precision(wanted, resolved),
-        "seed": args.seed,
-        "deterministic": bool(args.deterministic),
-        "log_every": args.log_every,
-        "strategy": args.strategy,
-    }
-
-
-def _given(args: argparse.Namespace) -> dict[str, Any]:
-    """The settings typed on a resumed run's command line, by the names the run records."""
-    given = {name: getattr(args, name) for name in OVERRIDABLE}
-    if args.precision == "auto":
-        from mnistkit.precision import resolve_precision
-
-        given["precision"] = resolve_precision("auto")
-    given.update(
-        recipe_name=args.recipe,
-        dataset=args.dataset,
-        seed=args.seed,
-        deterministic=args.deterministic,
-        log_every=args.log_every,
-        strategy=args.strategy,
+    settings.update(
+        dataset=args.dataset or "mnist",
+        recipe=Recipe.from_dict({**recipe.as_dict(), "precision": resolved}).as_dict(),
+        precision_note=describe_precision(wanted, resolved),
+        deterministic=bool(args.deterministic),
     )
-    return given
+    command = _command_line(args, args.output, resume=False)
+    return Run.start(args.model, settings=settings, command=command, output=args.output)
 
 
-def _train(args: argparse.Namespace, the_run: Run, strategy: Any, checkpoint_dir: Path) -> int:
-    from mnistkit import checkpoints
+def _train(args: argparse.Namespace, the_run: Run, strategy: Any) -> int:
     from mnistkit.plan import RunPlan
     from mnistkit.training import Trainer
 
@@ -324,13 +285,12 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any, checkpoint_dir
                 "the first split and tests the model on the other."
             )
     recipe = Recipe.from_dict(settings["recipe"])
-    deterministic = check_bool(settings["deterministic"], "deterministic")
     trainer = Trainer(
         args.model,
         recipe=recipe,
         seed=settings["seed"],
         strategy=strategy,
-        deterministic=deterministic,
+        deterministic=settings["deterministic"],
     )
     if settings["recipe"].get("keep_prob") is not None and trainer.recipe.keep_prob is None:
         the_run.abandon()
@@ -340,9 +300,13 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any, checkpoint_dir
     if settings["log_every"] is None and recipe.steps is not None:
         plan = trainer.plan(data.train, log_every=RunPlan.default_log_every(plan.total_steps))
     settings.update(seed=trainer.seed, log_every=plan.log_every)
-    callbacks = [the_run.history_recorder(plan), *_tensorboard(args, the_run)]
+    callbacks = [the_run.history_recorder(plan)]
+    if args.tensorboard:
+        from mnistkit.tensorboard import TensorBoardLog
+
+        callbacks.append(TensorBoardLog(the_run.folder / "tensorboard"))
     the_run.save()
-    resume = the_run.resuming and checkpoints.exists(checkpoint_dir)
+    resume = the_run.resuming and the_run.checkpoint_step() is not None
     in_all = f" ({plan.total_steps:,} steps in all)" if recipe.epochs is not None else ""
     print(
         f"Training {args.model} on {settings['dataset']} ({data.source}, "
@@ -358,7 +322,7 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any, checkpoint_dir
             validation_data=data.validation if data.validation.num_examples else None,
             log_every=plan.log_every,
             callbacks=callbacks,
-            checkpoint_dir=checkpoint_dir,
+            checkpoint_dir=the_run.checkpoint_dir,
             resume=resume,
             verbose=1 if sys.stdout.isatty() else 2,
         )
@@ -373,27 +337,6 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any, checkpoint_dir
         f"Saved in {the_run.folder}: model.keras, metrics.json, history.csv; {results['plots']}"
     )
     return EXIT_OK
-
-
-def _tensorboard(args: argparse.Namespace, the_run: Run) -> list[Any]:
-    if not args.tensorboard:
-        return []
-    from mnistkit.tensorboard import TensorBoardLog
-
-    return [TensorBoardLog(the_run.folder / "tensorboard")]
-
-
-def _make_strategy(args: argparse.Namespace) -> Any:
-    """Return the ``tf.distribute`` strategy that --strategy names, or ``None``."""
-    if args.strategy is None:
-        return None
-    try:
-        quiet_tensorflow(debug=args.debug)
-        from mnistkit.distribute import make_strategy
-
-        return make_strategy(args.strategy)
-    except InvalidArgumentError as error:
-        usage_error(args, f"argument --strategy: {error}")
 
 
 def _command_line(args: argparse.Namespace, folder: Path | None, *, resume: bool) -> str:
