@@ -242,8 +242,8 @@ class Trainer:
             log_every: Print ``step N, training accuracy A`` every ``N`` steps, from
                 step 0, measured on the batch about to be trained on with dropout off
                 (and before any shift its recipe applies), and record each stretch's
-                figures in :attr:`RunHistory.log`. ``None``: a run by steps on arrays
-                logs ten such lines (unless ``verbose=0``), a run by epochs shows Keras's
+                figures in :attr:`RunHistory.log`. ``None``: with ``verbose="auto"``, a run
+                by steps on arrays logs ten such lines, a run by epochs shows Keras's
                 progress.
             callbacks: Keras callbacks. One that overrides a batch-level hook
                 (``on_train_batch_end``...) sees every step; otherwise the Trainer
@@ -254,9 +254,10 @@ class Trainer:
                 way finish first; a second Ctrl-C interrupts at once.
             resume: Continue the run checkpointed in ``checkpoint_dir``.
             checkpoint_every: Steps between periodic checkpoints.
-            verbose: 0 for silence; otherwise Keras's progress bar per epoch (``2``, and
-                ``"auto"`` when the output is not a terminal: a line per epoch), or, with
-                ``log_every``, the log lines.
+            verbose: 0 for silence; 1 for Keras's progress bar per epoch, 2 for a line
+                per epoch, or, with ``log_every``, the log lines. ``"auto"``: the log
+                lines for a run by steps (see ``log_every``), else 1 on a terminal and 2
+                elsewhere.
 
         Returns:
             The run's :class:`~mnistkit.training.RunHistory`, a Keras ``History`` with
@@ -277,8 +278,9 @@ class Trainer:
         recipe = self._run_recipe(steps, epochs, batch_size)
         _check_callbacks(callbacks)
         source = self._source(data)
-        if log_every is None and verbose != 0 and recipe.steps and isinstance(source, ArraySource):
-            log_every = RunPlan.default_log_every(recipe.steps)  # steps, as the tutorial counts
+        if log_every is None and verbose == "auto" and isinstance(source, ArraySource):
+            if recipe.steps is not None:  # a run by steps: its steps, as the tutorial counts
+                log_every = RunPlan.default_log_every(recipe.steps)
         validation = None if validation_data is None else self._source(validation_data)
         plan = self._plan(recipe, source, log_every, checkpoint_dir, checkpoint_every)
         if checkpoint_dir is None and resume:
