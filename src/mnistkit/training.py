@@ -278,9 +278,9 @@ class Trainer:
         recipe = self._run_recipe(steps, epochs, batch_size)
         _check_callbacks(callbacks)
         source = self._source(data)
-        if log_every is None and verbose == "auto" and isinstance(source, ArraySource):
-            if recipe.steps is not None:  # a run by steps: its steps, as the tutorial counts
-                log_every = RunPlan.default_log_every(recipe.steps)
+        steps_shown = verbose == "auto" and isinstance(source, ArraySource)
+        if log_every is None and steps_shown and recipe.steps is not None:
+            log_every = RunPlan.default_log_every(recipe.steps)  # as the tutorial counts them
         validation = None if validation_data is None else self._source(validation_data)
         plan = self._plan(recipe, source, log_every, checkpoint_dir, checkpoint_every)
         if checkpoint_dir is None and resume:
