@@ -224,7 +224,7 @@ def test_predict_prints_the_good_images_and_reports_each_bad_one(
     ]
     errors = result.stderr.strip().splitlines()
     assert len(errors) == 2
-    assert errors[0].startswith(f"mnistkit: error: {broken}: not a PNG or JPEG image")
+    assert errors[0].startswith(f"mnistkit: error: {broken}: not an image in a format read here")
     assert errors[1] == f"mnistkit: error: {missing}: no such image file."
 
 
