@@ -186,12 +186,13 @@ def test_a_changed_learning_rate_or_optimizer_on_resume_is_refused(
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("tiny_digits")  # 50 test digits to evaluate and plot, not 10,000
 def test_an_unreadable_history_does_not_block_the_resume(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = tmp_path / "run"
-    train = ["train", "softmax", "--steps", "20", "--batch-size", "10", "--log-every", "5"]
-    assert main([*train, "--seed", "0", "--output", str(folder)]) == 0
+    train = ["train", "softmax", "--dataset", "tiny_digits", "--steps", "20", "--batch-size", "10"]
+    assert main([*train, "--log-every", "5", "--seed", "0", "--output", str(folder)]) == 0
     (folder / "metrics.json").unlink()  # as if interrupted while the plots were drawn
     (folder / "history.csv").write_bytes(b"step,loss\n1,2,3\n\xff")
     capsys.readouterr()
