@@ -1,4 +1,9 @@
-"""Tests of the ``mnistkit`` command line, run as users run it: in a subprocess."""
+"""Tests of the ``mnistkit`` command line.
+
+Most run it in this process through :func:`mnistkit.cli.main` (the ``run_main`` fixture),
+which spares each the import of TensorFlow; those about what only a new process shows
+(Ctrl-C, TensorFlow's start-up log, what a command imports) run ``python -m mnistkit``.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,17 @@ import shlex
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 
 import mnistkit
 from mnistkit.cli import build_parser
+
+if TYPE_CHECKING:
+    from conftest import Plugins, RunMain
 
 COMMANDS = ["train", "evaluate", "predict", "models", "datasets", "samples"]
 RUN_FILES = [
@@ -31,14 +38,14 @@ RUN_FILES = [
 
 
 def run_cli(
-    *args: str | os.PathLike[str], env: Mapping[str, str] | None = None, timeout: float = 120
+    *args: str | os.PathLike[str], timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
+    """``python -m mnistkit ARGS`` in a new process, as a user runs it."""
     return subprocess.run(
         [sys.executable, "-m", "mnistkit", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, **(env or {})},
         check=False,
     )
 
@@ -55,8 +62,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], status: int)
 # ---------------------------------------------------------------- help, version, listings
 
 
-def test_help_lists_every_command_and_examples() -> None:
-    result = run_cli("--help")
+def test_help_lists_every_command_and_examples(run_main: RunMain) -> None:
+    result = run_main("--help")
 
     assert result.returncode == 0
     for command in COMMANDS:
@@ -76,16 +83,16 @@ def test_help_examples_align_their_comments_in_one_column() -> None:
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_has_help(command: str) -> None:
-    result = run_cli(command, "--help")
+def test_every_command_has_help(command: str, run_main: RunMain) -> None:
+    result = run_main(command, "--help")
 
     assert result.returncode == 0
     assert result.stdout.startswith(f"usage: mnistkit {command} ")
     assert "examples:" in result.stdout
 
 
-def test_version_prints_the_package_version() -> None:
-    result = run_cli("--version")
+def test_version_prints_the_package_version(run_main: RunMain) -> None:
+    result = run_main("--version")
 
     assert result.returncode == 0
     assert result.stdout.strip() == f"mnistkit {mnistkit.__version__}"
@@ -120,8 +127,8 @@ def test_quick_commands_do_not_import_tensorflow() -> None:
     assert result.stdout.strip() == "[]"
 
 
-def test_models_lists_the_built_ins_with_origin_and_summary() -> None:
-    result = run_cli("models")
+def test_models_lists_the_built_ins_with_origin_and_summary(run_main: RunMain) -> None:
+    result = run_main("models")
 
     assert result.returncode == 0
     lines = result.stdout.splitlines()
@@ -131,8 +138,8 @@ def test_models_lists_the_built_ins_with_origin_and_summary() -> None:
     assert "built-in  Softmax regression" in rows["softmax"]
 
 
-def test_models_json_with_recipes_gives_the_default_recipe() -> None:
-    result = run_cli("models", "soft*", "--json", "--recipes")
+def test_models_json_with_recipes_gives_the_default_recipe(run_main: RunMain) -> None:
+    result = run_main("models", "soft*", "--json", "--recipes")
 
     assert result.returncode == 0
     (record,) = json.loads(result.stdout)
@@ -141,27 +148,29 @@ def test_models_json_with_recipes_gives_the_default_recipe() -> None:
     assert record["recipes"]["default"]["learning_rate"] == 0.5
 
 
-def test_datasets_lists_mnist_as_built_in() -> None:
-    text = run_cli("datasets")
-    records = json.loads(run_cli("datasets", "--json").stdout)
+def test_datasets_lists_mnist_as_built_in(run_main: RunMain) -> None:
+    text = run_main("datasets")
+    records = json.loads(run_main("datasets", "--json").stdout)
 
     assert text.returncode == 0
     assert text.stdout.splitlines()[1].split()[:2] == ["mnist", "built-in"]
     assert [(r["name"], r["origin"]) for r in records] == [("mnist", "built-in")]
 
 
-def test_models_shows_plugins_and_notes_a_name_clash(tmp_path: Path) -> None:
-    info = tmp_path / "clashing_plugin-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: clashing-plugin\nVersion: 1.0\nSummary: Two models.\n"
+@pytest.mark.filterwarnings("default::mnistkit.PluginConflictWarning")  # as outside pytest
+def test_models_shows_plugins_and_notes_a_name_clash(plugins: Plugins, run_main: RunMain) -> None:
+    plugins.install(
+        "clashing-plugin",
+        {
+            "mnistkit.models": {
+                "softmax": "clashing_plugin:softmax",
+                "wide_mlp": "clashing_plugin:wide",
+            }
+        },
+        summary="Two models.",
     )
-    (info / "entry_points.txt").write_text(
-        "[mnistkit.models]\nsoftmax = clashing_plugin:softmax\nwide_mlp = clashing_plugin:wide\n"
-    )
-    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
 
-    result = run_cli("models", env={"PYTHONPATH": path})
+    result = run_main("models")
 
     assert result.returncode == 0, result.stderr
     assert "wide_mlp  plugin (clashing-plugin 1.0)  Two models." in result.stdout
@@ -195,29 +204,33 @@ def test_models_shows_plugins_and_notes_a_name_clash(tmp_path: Path) -> None:
         ([], "required: COMMAND"),
     ],
 )
-def test_usage_errors_exit_2_with_one_line(args: list[str], message: str) -> None:
-    line = assert_one_line_error(run_cli(*args), 2)
+def test_usage_errors_exit_2_with_one_line(
+    args: list[str], message: str, run_main: RunMain
+) -> None:
+    line = assert_one_line_error(run_main(*args), 2)
 
     assert message in line
 
 
-def test_missing_model_file_is_a_failure_without_traceback(tmp_path: Path) -> None:
-    line = assert_one_line_error(run_cli("evaluate", tmp_path / "none.keras"), 1)
+def test_missing_model_file_is_a_failure_without_traceback(
+    tmp_path: Path, run_main: RunMain
+) -> None:
+    line = assert_one_line_error(run_main("evaluate", tmp_path / "none.keras"), 1)
 
     assert "none.keras: no such model file" in line
 
 
-def test_a_file_that_is_not_a_model_is_a_failure(tmp_path: Path) -> None:
+def test_a_file_that_is_not_a_model_is_a_failure(tmp_path: Path, run_main: RunMain) -> None:
     path = tmp_path / "model.keras"
     path.write_text("hello")
 
-    line = assert_one_line_error(run_cli("evaluate", path, "--json"), 1)
+    line = assert_one_line_error(run_main("evaluate", path, "--json"), 1)
 
     assert "not a .keras model file" in line
 
 
-def test_missing_image_is_a_failure(tmp_path: Path) -> None:
-    line = assert_one_line_error(run_cli("predict", tmp_path / "m.keras", tmp_path / "7.png"), 1)
+def test_missing_image_is_a_failure(tmp_path: Path, run_main: RunMain) -> None:
+    line = assert_one_line_error(run_main("predict", tmp_path / "m.keras", tmp_path / "7.png"), 1)
 
     assert "7.png: no such image file" in line
 
@@ -225,8 +238,18 @@ def test_missing_image_is_a_failure(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("flag", "env"), [(["--debug"], {}), ([], {"MNISTKIT_DEBUG": "1"})], ids=["flag", "env"]
 )
-def test_debug_shows_the_traceback(flag: list[str], env: dict[str, str], tmp_path: Path) -> None:
-    result = run_cli(*flag, "evaluate", tmp_path / "none.keras", env=env)
+def test_debug_shows_the_traceback(
+    flag: list[str],
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_main: RunMain,
+) -> None:
+    monkeypatch.delenv("MNISTKIT_DEBUG", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    result = run_main(*flag, "evaluate", tmp_path / "none.keras")
 
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr
@@ -234,19 +257,21 @@ def test_debug_shows_the_traceback(flag: list[str], env: dict[str, str], tmp_pat
     assert result.stderr.strip().splitlines()[-1].startswith("mnistkit: error: ")
 
 
-def test_train_refuses_a_folder_that_holds_a_run(tmp_path: Path) -> None:
+def test_train_refuses_a_folder_that_holds_a_run(tmp_path: Path, run_main: RunMain) -> None:
     (tmp_path / "metrics.json").write_text("{}")
 
-    line = assert_one_line_error(run_cli("train", "softmax", "--output", tmp_path), 1)
+    line = assert_one_line_error(run_main("train", "softmax", "--output", tmp_path), 1)
 
     assert "already holds a run" in line
     assert "--resume" in line
 
 
-def test_resuming_a_finished_run_says_there_is_nothing_to_resume(tmp_path: Path) -> None:
+def test_resuming_a_finished_run_says_there_is_nothing_to_resume(
+    tmp_path: Path, run_main: RunMain
+) -> None:
     (tmp_path / "metrics.json").write_text("{}")
 
-    line = assert_one_line_error(run_cli("train", "softmax", "--output", tmp_path, "--resume"), 1)
+    line = assert_one_line_error(run_main("train", "softmax", "--output", tmp_path, "--resume"), 1)
 
     assert "nothing to resume" in line
 
@@ -274,7 +299,7 @@ def _ink_on_paper(digit: np.ndarray, at: tuple[int, int]) -> np.ndarray:
 
 @pytest.mark.slow
 def test_predict_json_reads_digits_drawn_in_ink(
-    model_file: Path, mnist_arrays: tuple[np.ndarray, ...], tmp_path: Path
+    model_file: Path, mnist_arrays: tuple[np.ndarray, ...], tmp_path: Path, run_main: RunMain
 ) -> None:
     import tensorflow as tf
 
@@ -291,7 +316,7 @@ def test_predict_json_reads_digits_drawn_in_ink(
         path.write_bytes(encode(page[..., None]).numpy())
         paths.append(path)
 
-    result = run_cli("predict", model_file, *paths, "--json")
+    result = run_main("predict", model_file, *paths, "--json")
 
     assert result.returncode == 0, result.stderr
     records = json.loads(result.stdout)
@@ -321,10 +346,12 @@ def test_evaluate_json_reports_what_the_trainer_measures(model_file: Path) -> No
 
 
 @pytest.mark.slow
-def test_train_writes_a_complete_run_folder_that_evaluate_agrees_with(tmp_path: Path) -> None:
+def test_train_writes_a_complete_run_folder_that_evaluate_agrees_with(
+    tmp_path: Path, run_main: RunMain
+) -> None:
     folder = tmp_path / "run"
 
-    result = run_cli("train", "softmax", "--steps", "20", "--seed", "3", "--output", folder)
+    result = run_main("train", "softmax", "--steps", "20", "--seed", "3", "--output", folder)
 
     assert result.returncode == 0, result.stderr
     assert "step 0, training accuracy" in result.stdout
@@ -347,23 +374,21 @@ def test_train_writes_a_complete_run_folder_that_evaluate_agrees_with(tmp_path: 
     assert [row.split(",")[0] for row in history[1:]] == [str(s) for s in range(0, 21, 2)]
     assert mnistkit.read_metadata(folder / "model.keras")["seed"] == 3
 
-    evaluated = run_cli("evaluate", folder / "model.keras", "--json")
+    evaluated = run_main("evaluate", folder / "model.keras", "--json")
 
     assert json.loads(evaluated.stdout)["accuracy"] == metrics["test_accuracy"]
 
 
 @pytest.mark.slow
-def test_train_without_matplotlib_succeeds_and_says_how_to_get_plots(tmp_path: Path) -> None:
-    blocker = tmp_path / "blocker"
-    blocker.mkdir()
-    (blocker / "matplotlib.py").write_text("raise ImportError('matplotlib is blocked here')\n")
+def test_train_without_matplotlib_succeeds_and_says_how_to_get_plots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_main: RunMain
+) -> None:
+    for name in [n for n in sys.modules if n.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes every import of it fail
     folder = tmp_path / "run"
 
-    path = os.pathsep.join(filter(None, [str(blocker), os.environ.get("PYTHONPATH")]))
-
-    result = run_cli(
-        "train", "softmax", "--steps", "5", "--output", folder, env={"PYTHONPATH": path}
-    )
+    result = run_main("train", "softmax", "--steps", "5", "--output", folder)
 
     assert result.returncode == 0, result.stderr
     assert "pip install 'mnistkit[plots]'" in result.stdout
@@ -371,8 +396,10 @@ def test_train_without_matplotlib_succeeds_and_says_how_to_get_plots(tmp_path: P
     assert not list(folder.glob("*.png"))
 
 
-def test_unknown_optimizer_is_a_usage_error_before_tensorflow_loads(tmp_path: Path) -> None:
-    result = run_cli("train", "softmax", "--optimizer", "adamm", "--output", tmp_path / "run")
+def test_unknown_optimizer_is_a_usage_error_before_tensorflow_loads(
+    tmp_path: Path, run_main: RunMain
+) -> None:
+    result = run_main("train", "softmax", "--optimizer", "adamm", "--output", tmp_path / "run")
 
     line = assert_one_line_error(result, 2)
     assert "argument --optimizer" in line
@@ -382,7 +409,9 @@ def test_unknown_optimizer_is_a_usage_error_before_tensorflow_loads(tmp_path: Pa
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("default_sigint")
-def test_interrupted_train_exits_130_and_resumes_to_the_end(tmp_path: Path) -> None:
+def test_interrupted_train_exits_130_and_resumes_to_the_end(
+    tmp_path: Path, run_main: RunMain
+) -> None:
     folder = tmp_path / "run"
     command = ["train", "softmax", "--steps", "3000", "--batch-size", "50", "--log-every", "500"]
     process = subprocess.Popen(
@@ -407,13 +436,13 @@ def test_interrupted_train_exits_130_and_resumes_to_the_end(tmp_path: Path) -> N
     interrupted_at = json.loads((folder / "checkpoints" / "state.json").read_text())["step"]
     assert 0 <= interrupted_at < 3000
 
-    changed = run_cli("train", "softmax", "--steps", "5000", "--output", folder, "--resume")
+    changed = run_main("train", "softmax", "--steps", "5000", "--output", folder, "--resume")
 
     assert "keeps its settings (steps: the run has 3000, given 5000)" in assert_one_line_error(
         changed, 1
     )
 
-    resumed = run_cli("train", "softmax", "--output", folder, "--resume")  # settings kept
+    resumed = run_main("train", "softmax", "--output", folder, "--resume")  # settings kept
 
     assert resumed.returncode == 0, resumed.stderr
     assert "(resuming)" in resumed.stdout
@@ -425,8 +454,8 @@ def test_interrupted_train_exits_130_and_resumes_to_the_end(tmp_path: Path) -> N
     assert steps[-1] == 3000
 
 
-def test_samples_writes_pictures_that_predict_reads(tmp_path: Path) -> None:
-    result = run_cli("samples", tmp_path / "digits", "--style", "mnist")
+def test_samples_writes_pictures_that_predict_reads(tmp_path: Path, run_main: RunMain) -> None:
+    result = run_main("samples", tmp_path / "digits", "--style", "mnist")
 
     assert result.returncode == 0, result.stderr
     written = sorted((tmp_path / "digits").glob("*.png"))
@@ -436,23 +465,26 @@ def test_samples_writes_pictures_that_predict_reads(tmp_path: Path) -> None:
     assert "a model name such as deep_cnn" in result.stdout
 
 
-def test_a_keep_prob_with_many_digits_trains_at_that_value(tmp_path: Path) -> None:
+@pytest.mark.usefixtures("tiny_digits")  # 50 test digits to evaluate, not 10,000
+def test_a_keep_prob_with_many_digits_trains_at_that_value(
+    tmp_path: Path, run_main: RunMain
+) -> None:
     from mnistkit import get_keep_prob, load_model
-    from mnistkit.cli import main
 
     folder = tmp_path / "run"
-    status = main(
-        ["train", "deep_cnn", "--keep-prob", "0.123456789", "--steps", "2", "--output", str(folder)]
-    )
-    assert status == 0
+    train = ["train", "deep_cnn", "--dataset", "tiny_digits", "--batch-size", "10"]
+    result = run_main(*train, "--keep-prob", "0.123456789", "--steps", "2", "--output", folder)
+    assert result.returncode == 0, result.stderr
     model = load_model(folder / "model.keras")
     assert np.float32(get_keep_prob(model)) == np.float32(0.123456789)
     recorded = json.loads((folder / "run.json").read_text())["settings"]["recipe"]["keep_prob"]
     assert recorded == 0.123456789
 
 
-def test_a_keep_prob_for_a_model_without_dropout_is_a_usage_error(tmp_path: Path) -> None:
-    result = run_cli(
+def test_a_keep_prob_for_a_model_without_dropout_is_a_usage_error(
+    tmp_path: Path, run_main: RunMain
+) -> None:
+    result = run_main(
         "train", "softmax", "--keep-prob", "0.5", "--steps", "2", "--output", tmp_path / "run"
     )
     assert "has no dropout layer" in assert_one_line_error(result, 2)

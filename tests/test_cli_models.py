@@ -9,18 +9,25 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 
-from mnistkit import build, model_weights, save_model
+from mnistkit import build, model_weights, register_model, save_model
 from mnistkit.cli import build_parser
+from mnistkit.models import MODELS
+
+if TYPE_CHECKING:
+    from conftest import RunMain
 
 QUICK = [["export", "--help"], ["demo", "--help"], ["models", "--pretrained"]]
 
 
 def run_cli(*args: str | os.PathLike[str], timeout: float = 180) -> subprocess.CompletedProcess:
+    """``python -m mnistkit ARGS`` in a new process, as a user runs it."""
     return subprocess.run(
         [sys.executable, "-m", "mnistkit", *map(str, args)],
         capture_output=True,
@@ -73,8 +80,8 @@ def nan_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("command", ["export", "demo"])
-def test_new_commands_have_help_with_examples(command: str) -> None:
-    result = run_cli(command, "--help")
+def test_new_commands_have_help_with_examples(command: str, run_main: RunMain) -> None:
+    result = run_main(command, "--help")
 
     assert result.returncode == 0
     assert result.stdout.startswith(f"usage: mnistkit {command} ")
@@ -107,8 +114,8 @@ def test_export_offers_the_formats_the_export_module_writes() -> None:
     assert tuple(option.choices) == FORMATS
 
 
-def test_models_pretrained_lists_each_weight_set_with_its_accuracy() -> None:
-    result = run_cli("models", "--pretrained")
+def test_models_pretrained_lists_each_weight_set_with_its_accuracy(run_main: RunMain) -> None:
+    result = run_main("models", "--pretrained")
 
     assert result.returncode == 0, result.stderr
     accuracy = model_weights("deep_cnn")["mnist"].meta["test_accuracy"]
@@ -125,40 +132,46 @@ def test_models_pretrained_lists_each_weight_set_with_its_accuracy() -> None:
         ("missing.keras", "missing.keras: no such model file"),
     ],
 )  # fmt: skip
-def test_a_model_neither_file_nor_name_is_a_one_line_error(model: str, message: str) -> None:
-    line = one_line_error(run_cli("evaluate", model))
+def test_a_model_neither_file_nor_name_is_a_one_line_error(
+    model: str, message: str, run_main: RunMain
+) -> None:
+    line = one_line_error(run_main("evaluate", model))
 
     assert message in line
     assert "with pretrained weights: deep_cnn, softmax" in line or model.endswith(".keras")
 
 
-def test_a_folder_as_model_points_at_its_model_file(tmp_path: Path) -> None:
+def test_a_folder_as_model_points_at_its_model_file(tmp_path: Path, run_main: RunMain) -> None:
     save_model(build("softmax"), tmp_path / "model.keras")
 
-    line = one_line_error(run_cli("evaluate", tmp_path))
+    line = one_line_error(run_main("evaluate", tmp_path))
 
     assert f"is a folder, not a .keras model file (did you mean {tmp_path}/model.keras?)" in line
 
 
-def test_a_model_without_pretrained_weights_is_a_one_line_error(tmp_path: Path) -> None:
-    script = (
-        "import sys\n"
-        "from mnistkit import register_model\n"
-        "from mnistkit.cli import main\n"
-        "@register_model('tiny')\n"
-        "def tiny():\n"
-        "    '''A tiny model.'''\n"
-        "    import keras\n"
-        "    return keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),\n"
-        "                             keras.layers.Dense(10)])\n"
-        f"sys.exit(main(['predict', 'tiny', {str(tmp_path / 'x.png')!r}]))\n"
-    )
-    write_png(tmp_path / "x.png", np.zeros((28, 28)))
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120
-    )
+@pytest.fixture
+def tiny_model() -> Iterator[str]:
+    """A model registered in this process, without pretrained weights."""
 
-    line = one_line_error(result)
+    @register_model("tiny")
+    def tiny() -> Any:
+        """A tiny model."""
+        import keras
+
+        return keras.Sequential(
+            [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]
+        )
+
+    yield "tiny"
+    MODELS.unregister("tiny")
+
+
+def test_a_model_without_pretrained_weights_is_a_one_line_error(
+    tiny_model: str, tmp_path: Path, run_main: RunMain
+) -> None:
+    write_png(tmp_path / "x.png", np.zeros((28, 28)))
+
+    line = one_line_error(run_main("predict", tiny_model, tmp_path / "x.png"))
     assert "The model 'tiny' has no pretrained weights: train it (`mnistkit train tiny`)" in line
 
 
@@ -178,10 +191,10 @@ def test_predict_deep_cnn_reads_every_sample_digit_without_a_model_file(
 
 
 @pytest.mark.slow
-def test_evaluate_a_pretrained_name_scores_its_metadata_accuracy() -> None:
+def test_evaluate_a_pretrained_name_scores_its_metadata_accuracy(run_main: RunMain) -> None:
     meta = model_weights("softmax")["mnist"].meta
 
-    result = run_cli("evaluate", "softmax", "--json")
+    result = run_main("evaluate", "softmax", "--json")
 
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
@@ -194,14 +207,14 @@ def test_evaluate_a_pretrained_name_scores_its_metadata_accuracy() -> None:
 
 @pytest.mark.slow
 def test_predict_prints_the_good_images_and_reports_each_bad_one(
-    digits: list[tuple[Path, int]], tmp_path: Path
+    digits: list[tuple[Path, int]], tmp_path: Path, run_main: RunMain
 ) -> None:
     (good, label), (other, other_label) = digits[0], digits[1]
     broken = tmp_path / "broken.png"
     broken.write_text("not an image")
     missing = tmp_path / "missing.png"
 
-    result = run_cli("predict", "softmax", good, broken, other, missing)
+    result = run_main("predict", "softmax", good, broken, other, missing)
 
     assert result.returncode == 1
     lines = result.stdout.strip().splitlines()
@@ -211,15 +224,15 @@ def test_predict_prints_the_good_images_and_reports_each_bad_one(
     ]
     errors = result.stderr.strip().splitlines()
     assert len(errors) == 2
-    assert errors[0].startswith(f"mnistkit: error: {broken}: not a PNG or JPEG image")
+    assert errors[0].startswith(f"mnistkit: error: {broken}: not an image in a format read here")
     assert errors[1] == f"mnistkit: error: {missing}: no such image file."
 
 
 @pytest.mark.slow
 def test_predict_refuses_non_finite_probabilities_and_keeps_json_valid(
-    nan_model: Path, digits: list[tuple[Path, int]]
+    nan_model: Path, digits: list[tuple[Path, int]], run_main: RunMain
 ) -> None:
-    result = run_cli("predict", nan_model, digits[0][0], digits[1][0], "--json")
+    result = run_main("predict", nan_model, digits[0][0], digits[1][0], "--json")
 
     assert json.loads(result.stdout) == []
     line = one_line_error(result)
@@ -227,8 +240,8 @@ def test_predict_refuses_non_finite_probabilities_and_keeps_json_valid(
 
 
 @pytest.mark.slow
-def test_evaluate_refuses_non_finite_probabilities(nan_model: Path) -> None:
-    result = run_cli("evaluate", nan_model, "--json")
+def test_evaluate_refuses_non_finite_probabilities(nan_model: Path, run_main: RunMain) -> None:
+    result = run_main("evaluate", nan_model, "--json")
 
     assert result.stdout == ""
     line = one_line_error(result)
@@ -240,10 +253,12 @@ def test_evaluate_refuses_non_finite_probabilities(nan_model: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.extras
-def test_export_a_pretrained_name_to_tflite_reports_the_check(tmp_path: Path) -> None:
+def test_export_a_pretrained_name_to_tflite_reports_the_check(
+    tmp_path: Path, run_main: RunMain
+) -> None:
     meta = model_weights("softmax")["mnist"].meta
 
-    result = run_cli("export", "softmax", tmp_path / "softmax.tflite", "--json")
+    result = run_main("export", "softmax", tmp_path / "softmax.tflite", "--json")
 
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -255,8 +270,10 @@ def test_export_a_pretrained_name_to_tflite_reports_the_check(tmp_path: Path) ->
     assert report["max_difference"] <= 1e-4
 
 
-def test_export_refuses_int8_but_for_tflite_as_a_usage_error(tmp_path: Path) -> None:
-    result = run_cli("export", "softmax", tmp_path / "m.onnx", "--quantize", "int8")
+def test_export_refuses_int8_but_for_tflite_as_a_usage_error(
+    tmp_path: Path, run_main: RunMain
+) -> None:
+    result = run_main("export", "softmax", tmp_path / "m.onnx", "--quantize", "int8")
 
     assert result.returncode == 2
     assert result.stderr.startswith(

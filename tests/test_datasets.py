@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -461,19 +461,6 @@ def test_unknown_dataset_name_suggests_a_close_match() -> None:
     assert isinstance(caught.value, MnistkitError)
     assert "Unknown dataset 'mnsit'. Did you mean 'mnist'?" in str(caught.value)
     assert "mnistkit.list_datasets()" in str(caught.value)
-
-
-@pytest.fixture
-def tiny_digits(small_arrays: Arrays) -> Iterator[Callable[..., Datasets]]:
-    @register_dataset("Tiny-Digits")
-    def tiny_digits(*, validation_size: int = 10, one_hot: bool = False) -> Datasets:
-        """The first 100 training and 50 test digits."""
-        return Datasets.from_arrays(
-            *small_arrays, validation_size=validation_size, one_hot=one_hot, source="tiny"
-        )
-
-    yield tiny_digits
-    datasets_module.DATASETS.unregister("tiny_digits")
 
 
 def test_registered_loader_is_listed_described_and_loaded(

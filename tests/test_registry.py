@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import sys
-import textwrap
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -25,9 +22,11 @@ from mnistkit import (
     model_recipes,
     register_model,
 )
-from mnistkit import datasets as datasets_module
 from mnistkit import models as models_module
 from mnistkit.registry import Registry, normalize_name
+
+if TYPE_CHECKING:
+    from conftest import Plugins
 
 
 @pytest.fixture
@@ -203,63 +202,6 @@ def test_unknown_model_suggests_a_close_match() -> None:
 
 
 # Plugins from entry-point metadata -------------------------------------------------------
-
-
-class Plugins:
-    """Installs fake distributions (a dist-info folder and modules) on ``sys.path``."""
-
-    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self._root = root
-        self._monkeypatch = monkeypatch
-        self._modules: set[str] = set()
-
-    def install(
-        self,
-        distribution: str,
-        entry_points: dict[str, dict[str, str]],
-        files: dict[str, str] | None = None,
-    ) -> Path:
-        """Write ``distribution`` 1.0 into a folder of its own and put it first on sys.path."""
-        site = self._root / distribution
-        info = site / f"{distribution.replace('-', '_')}-1.0.dist-info"
-        info.mkdir(parents=True)
-        (info / "METADATA").write_text(
-            f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n"
-            f"Summary: Models of {distribution}.\n"
-        )
-        sections = [
-            f"[{group}]\n" + "".join(f"{name} = {target}\n" for name, target in points.items())
-            for group, points in entry_points.items()
-        ]
-        (info / "entry_points.txt").write_text("\n".join(sections))
-        for relative, source in (files or {}).items():
-            path = site / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(textwrap.dedent(source))
-            self._modules.add(Path(relative).parts[0].removesuffix(".py"))
-        self._monkeypatch.syspath_prepend(str(site))
-        _refresh_registries()
-        return site
-
-    def uninstall_all(self) -> None:
-        """Take every fake distribution off sys.path, forget its modules, re-read plugins."""
-        self._monkeypatch.undo()
-        for name in list(sys.modules):
-            if name.split(".")[0] in self._modules:
-                del sys.modules[name]
-        _refresh_registries()
-
-
-def _refresh_registries() -> None:
-    models_module.MODELS.refresh()
-    datasets_module.DATASETS.refresh()
-
-
-@pytest.fixture
-def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Plugins]:
-    installed = Plugins(tmp_path, monkeypatch)
-    yield installed
-    installed.uninstall_all()
 
 
 FAKE_NET = """

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
-import sys
 import zipfile
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -34,6 +31,9 @@ from mnistkit import (
 from mnistkit.cli import main
 from mnistkit.datasets import mnist, read_npz
 from mnistkit.runs import Run
+
+if TYPE_CHECKING:
+    from conftest import Plugins, RunMain
 
 PLUGINS = """
 import sys
@@ -57,39 +57,23 @@ def empty_test(**options):
 """
 
 
-@pytest.fixture(scope="module")
-def plugins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+@pytest.fixture
+def broken_plugins(plugins: Plugins) -> None:
     """An installed distribution declaring broken model and dataset plugins."""
-    folder = tmp_path_factory.mktemp("plugins")
-    info = folder / "broken_plugins-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: broken-plugins\nVersion: 1.0\nSummary: Broken.\n"
-    )
-    (info / "entry_points.txt").write_text(
-        "[mnistkit.models]\n"
-        "exiting = broken_exit:factory\n"
-        "raising = broken_plugins:raising\n"
-        "[mnistkit.datasets]\n"
-        "wrong_type = broken_plugins:wrong_type\n"
-        "empty_test = broken_plugins:empty_test\n"
-    )
-    (folder / "broken_plugins.py").write_text(PLUGINS)
-    (folder / "broken_exit.py").write_text("import sys\nsys.exit(0)\n")
-    path = os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
-    return {"PYTHONPATH": path}
-
-
-def run_cli(
-    *args: str | os.PathLike[str], env: Mapping[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mnistkit", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-        check=False,
+    plugins.install(
+        "broken-plugins",
+        {
+            "mnistkit.models": {
+                "exiting": "broken_exit:factory",
+                "raising": "broken_plugins:raising",
+            },
+            "mnistkit.datasets": {
+                "wrong_type": "broken_plugins:wrong_type",
+                "empty_test": "broken_plugins:empty_test",
+            },
+        },
+        {"broken_plugins.py": PLUGINS, "broken_exit.py": "import sys\nsys.exit(0)\n"},
+        summary="Broken.",
     )
 
 
@@ -105,18 +89,20 @@ def one_line(result: subprocess.CompletedProcess[str], status: int = 1) -> str:
 # ---------------------------------------------------------------- plugins
 
 
+@pytest.mark.usefixtures("broken_plugins")
 def test_a_plugin_that_calls_sys_exit_on_import_is_an_error_not_a_silent_exit(
-    plugins: dict[str, str],
+    run_main: RunMain,
 ) -> None:
-    line = one_line(run_cli("train", "exiting", "--steps", "1", env=plugins))
+    line = one_line(run_main("train", "exiting", "--steps", "1"))
 
     assert "importing it called sys.exit(0)" in line
 
 
+@pytest.mark.usefixtures("broken_plugins")
 def test_models_with_recipes_lists_the_others_when_one_plugin_is_broken(
-    plugins: dict[str, str],
+    run_main: RunMain,
 ) -> None:
-    result = run_cli("models", "--recipes", env=plugins)
+    result = run_main("models", "--recipes")
 
     assert result.returncode == 1
     assert "softmax recipes:" in result.stdout
@@ -129,13 +115,15 @@ def test_models_with_recipes_lists_the_others_when_one_plugin_is_broken(
 
 
 @pytest.mark.slow
-def test_a_plugin_factory_that_raises_is_a_plugin_error(plugins: dict[str, str]) -> None:
-    line = one_line(run_cli("train", "raising", "--steps", "1", env=plugins))
+@pytest.mark.usefixtures("broken_plugins")
+def test_a_plugin_factory_that_raises_is_a_plugin_error(run_main: RunMain) -> None:
+    line = one_line(run_main("train", "raising", "--steps", "1"))
 
     assert "The model 'raising' from plugin broken-plugins 1.0 failed: RuntimeError" in line
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("broken_plugins")
 @pytest.mark.parametrize(
     ("dataset", "message"),
     [
@@ -144,15 +132,13 @@ def test_a_plugin_factory_that_raises_is_a_plugin_error(plugins: dict[str, str])
     ],
 )
 def test_a_broken_dataset_plugin_is_one_line_and_leaves_the_users_folder(
-    plugins: dict[str, str], tmp_path: Path, dataset: str, message: str
+    tmp_path: Path, dataset: str, message: str, run_main: RunMain
 ) -> None:
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("the user's")
 
-    line = one_line(
-        run_cli("train", "softmax", "--dataset", dataset, "--output", mine, env=plugins)
-    )
+    line = one_line(run_main("train", "softmax", "--dataset", dataset, "--output", mine))
 
     assert message in line
     assert sorted(path.name for path in mine.iterdir()) == ["notes.txt"]
@@ -171,23 +157,25 @@ def test_a_broken_dataset_plugin_is_one_line_and_leaves_the_users_folder(
     ],
 )
 def test_train_options_a_run_cannot_use_are_refused_and_nothing_is_left(
-    tmp_path: Path, options: list[str], status: int, message: str
+    tmp_path: Path, options: list[str], status: int, message: str, run_main: RunMain
 ) -> None:
-    result = run_cli("train", "softmax", "--steps", "2", *options, "--output", tmp_path / "run")
+    result = run_main("train", "softmax", "--steps", "2", *options, "--output", tmp_path / "run")
 
     assert message in one_line(result, status)
     assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow
-def test_a_changed_learning_rate_or_optimizer_on_resume_is_refused(tmp_path: Path) -> None:
+def test_a_changed_learning_rate_or_optimizer_on_resume_is_refused(
+    tmp_path: Path, run_main: RunMain
+) -> None:
     recipe = {"optimizer": "sgd", "learning_rate": 0.5, "batch_size": 100, "steps": 50}
     with Run.start(
         "softmax", settings={"dataset": "mnist", "recipe": recipe}, command="", output=tmp_path
     ):
         pass
 
-    changed = run_cli(
+    changed = run_main(
         "train", "softmax", "--output", tmp_path, "--resume",
         "--learning-rate", "0.001", "--optimizer", "adam",
     )  # fmt: skip
@@ -198,12 +186,13 @@ def test_a_changed_learning_rate_or_optimizer_on_resume_is_refused(tmp_path: Pat
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("tiny_digits")  # 50 test digits to evaluate and plot, not 10,000
 def test_an_unreadable_history_does_not_block_the_resume(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = tmp_path / "run"
-    train = ["train", "softmax", "--steps", "20", "--batch-size", "10", "--log-every", "5"]
-    assert main([*train, "--seed", "0", "--output", str(folder)]) == 0
+    train = ["train", "softmax", "--dataset", "tiny_digits", "--steps", "20", "--batch-size", "10"]
+    assert main([*train, "--log-every", "5", "--seed", "0", "--output", str(folder)]) == 0
     (folder / "metrics.json").unlink()  # as if interrupted while the plots were drawn
     (folder / "history.csv").write_bytes(b"step,loss\n1,2,3\n\xff")
     capsys.readouterr()
