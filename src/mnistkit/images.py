@@ -23,7 +23,7 @@ from mnistkit.validation import check_positive_int
 
 __all__ = ["FORMATS", "MAX_PIXELS", "declared_pixels", "prepare_image", "read_image"]
 
-#: The most pixels :func:`read_image` decodes by default: a 5000 x 5000 picture, which
+#: The most pixels :func:`read_image` decodes by default, a 5000 x 5000 picture, which
 #: takes at most about 300 MB while it is read.
 MAX_PIXELS = 25_000_000
 #: The formats :func:`read_image` reads, by the first bytes of their files.

@@ -23,7 +23,7 @@ def make_optimizer(recipe: Recipe, total_steps: int | None) -> keras.optimizers.
         total_steps: The run's length, for a schedule; ``None`` before a run is planned.
 
     Returns:
-        A Keras optimizer: the recipe's, at its learning rate (warmed up over a tenth of
+        The recipe's Keras optimizer, at its learning rate (warmed up over a tenth of
         the run and decayed along a cosine, for ``schedule="warmup_cosine"``), averaging
         its weights where the recipe says (``ema``).
 

@@ -300,7 +300,7 @@ def check_optimizer(name: str) -> str:
     return name
 
 
-#: The recipe of a model that carries none: a :class:`Recipe`'s defaults (Adam at 1e-3,
+#: The recipe of a model that carries none, a :class:`Recipe`'s defaults (Adam at 1e-3,
 #: batches of 32) for one epoch.
 GENERIC_RECIPE = Recipe(
     epochs=1, summary="Generic settings for a model without recipes.", name="generic"

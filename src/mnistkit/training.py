@@ -5,7 +5,7 @@ returns a Keras ``History``. The Trainer compiles the model and runs Keras's own
 loop; it adds what the tutorial did by hand (training by steps, logging the accuracy of
 the current batch with dropout off, feeding ``keep_prob``) and what it lacked: recipes,
 checkpoints that survive an interrupt and resume exactly, and a divergence guard (the
-callbacks of :mod:`mnistkit._callbacks`). It is written against Keras alone, and runs on
+callbacks of ``mnistkit._callbacks``). It is written against Keras alone, and runs on
 the TensorFlow, JAX and PyTorch backends.
 """
 
