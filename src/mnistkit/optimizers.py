@@ -28,7 +28,7 @@ def make_optimizer(recipe: Recipe, total_steps: int | None) -> keras.optimizers.
         its weights where the recipe says (``ema``).
 
     Example:
-        >>> make_optimizer(Recipe(optimizer="sgd", learning_rate=0.5, steps=10), 10).name
+        >>> type(make_optimizer(Recipe(optimizer="sgd", learning_rate=0.5, steps=10), 10)).__name__
         'SGD'
     """
     rate: Any = recipe.learning_rate
