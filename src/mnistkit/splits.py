@@ -15,7 +15,7 @@ import numpy as np
 
 from mnistkit.errors import InvalidArgumentError
 from mnistkit.mnist_files import NUM_CLASSES, check_mnist_arrays
-from mnistkit.validation import _is_int, check_bool, check_positive_int, check_seed, invalid
+from mnistkit.validation import check_bool, check_positive_int, check_seed, invalid, is_int
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -130,7 +130,7 @@ class Split:
             >>> sorted(split.next_batch(5)[1].tolist())
             [0, 1, 2, 3, 4]
         """
-        if not _is_int(batch_size) or not 0 < batch_size <= len(self):
+        if not is_int(batch_size) or not 0 < batch_size <= len(self):
             raise invalid("batch_size", f"an integer in [1, {len(self)}]", batch_size)
         start = self._index_in_epoch
         if self._epochs_completed == 0 and start == 0 and shuffle:
@@ -268,7 +268,7 @@ class Datasets:
         check_bool(one_hot, "one_hot")
         check_bool(flatten, "flatten")
         check_mnist_arrays((x_train, y_train, x_test, y_test), source)
-        if not _is_int(validation_size) or not 0 <= validation_size <= len(x_train):
+        if not is_int(validation_size) or not 0 <= validation_size <= len(x_train):
             raise invalid("validation_size", f"an integer in [0, {len(x_train)}]", validation_size)
         seeds: list[int | None] = [None, None, None]
         if seed is not None:

@@ -33,6 +33,7 @@ __all__ = [
     "check_probability",
     "check_seed",
     "invalid",
+    "is_int",
 ]
 
 #: The largest seed accepted, since NumPy's and TensorFlow's global seeds are 32-bit.
@@ -63,12 +64,18 @@ def invalid(name: str, expected: str, value: Any) -> InvalidArgumentError:
     )
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """Return whether ``value`` is an integer (of any integral type), and not a bool.
+
+    Example:
+        >>> is_int(3), is_int(3.0), is_int(True)
+        (True, False, False)
+    """
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _integer(value: Any, name: str, expected: str, low: int, high: float = math.inf) -> int:
-    if not _is_int(value) or not low <= value <= high:
+    if not is_int(value) or not low <= value <= high:
         raise invalid(name, expected, value)
     return int(value)
 
