@@ -177,3 +177,21 @@ def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Plugins
     installed = Plugins(tmp_path, monkeypatch)
     yield installed
     installed.uninstall_all()
+
+
+@pytest.fixture(scope="session")
+def pip_install_target() -> Callable[[Path, Path], Path]:
+    """Install a package's source into a folder of its own (``pip --target``), not the venv."""
+
+    def install(source: Path, site: Path) -> Path:
+        pip = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation"]
+        installed = subprocess.run(
+            [*pip, "--disable-pip-version-check", "--target", str(site), str(source)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        return site
+
+    return install

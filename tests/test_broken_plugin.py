@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,9 @@ def broken_net():
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def site(
+    tmp_path_factory: pytest.TempPathFactory, pip_install_target: Callable[[Path, Path], Path]
+) -> Path:
     """A folder the broken plugin is pip-installed into."""
     work = tmp_path_factory.mktemp("broken-plugin")
     source = work / "source"
@@ -51,15 +54,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (source / "pyproject.toml").write_text(PYPROJECT)
     (package / "__init__.py").write_text("")
     (package / "models.py").write_text(MODULE)
-    pip = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation"]
-    installed = subprocess.run(
-        [*pip, "--disable-pip-version-check", "--target", str(work / "site"), str(source)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert installed.returncode == 0, installed.stdout + installed.stderr
-    return work / "site"
+    return pip_install_target(source, work / "site")
 
 
 def _run(site: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +26,15 @@ DISTRIBUTION = "plugin (mnistkit-plugin-example 0.1.0)"
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def site(
+    tmp_path_factory: pytest.TempPathFactory, pip_install_target: Callable[[Path, Path], Path]
+) -> Path:
     """A folder the example plugin is pip-installed into (a copy: the source stays clean)."""
     work = tmp_path_factory.mktemp("plugin")
     source = work / "source"
     ignore = shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
     shutil.copytree(EXAMPLE, source, ignore=ignore)
-    pip = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation"]
-    installed = subprocess.run(
-        [*pip, "--disable-pip-version-check", "--target", str(work / "site"), str(source)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert installed.returncode == 0, installed.stdout + installed.stderr
-    return work / "site"
+    return pip_install_target(source, work / "site")
 
 
 def _run(site: Path, code: str, *args: str) -> Any:
