@@ -172,7 +172,8 @@ def test_blank_canvas_is_answered_with_a_message(demo: DemoServer, page: Any) ->
     page.goto(demo.url)
     page.wait_for_selector("body[data-state='ready']")
     page.evaluate(
-        "fetch('/predict', {method: 'POST', body: JSON.stringify({width: 2, height: 2, "
+        "fetch('/predict', {method: 'POST', headers: {'Content-Type': 'application/json'}, "
+        "body: JSON.stringify({width: 2, height: 2, "
         "pixels: btoa('\\xff\\xff\\xff\\xff')})}).then(r => r.json())"
         ".then(a => { document.body.dataset.answer = a.error; })"
     )

@@ -143,7 +143,10 @@ def _ends_in_softmax(model: keras.Model) -> bool:
 def _inference_copy(model: keras.Model) -> keras.Model:
     config = _inference_config(model.get_config())
     copy = model.__class__.from_config(config)
-    copy.set_weights(model.get_weights())
+    # Matched by path: the copy lacks the dropout layers' own weights (keep_prob, sampling).
+    values = {variable.path: variable for variable in model.weights}
+    for variable in copy.weights:
+        variable.assign(values[variable.path])
     return copy
 
 
