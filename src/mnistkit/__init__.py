@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     )
     from mnistkit.predictor import Predictor
     from mnistkit.training import Trainer
+    from mnistkit.tuning.search import tune
 
 register_when_keras_loads()
 
@@ -122,6 +123,7 @@ __all__ = [
     "resolve_recipe",
     "save_model",
     "set_keep_prob",
+    "tune",
     "unregister_dataset",
     "unregister_model",
     "with_recipes",
@@ -137,6 +139,7 @@ _LAZY = {
     "parameter_count": "mnistkit.layers",
     "Predictor": "mnistkit.predictor",
     "Trainer": "mnistkit.training",
+    "tune": "mnistkit.tuning.search",
 }
 
 

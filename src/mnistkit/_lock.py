@@ -32,14 +32,14 @@ def claim_folder(folder: Path) -> Path:
     """
     lock = folder / LOCK_FILE
     host = socket.gethostname()
-    me = {"pid": os.getpid(), "host": host, "started": _started(os.getpid())}
+    me = {"pid": os.getpid(), "host": host, "started": process_started(os.getpid())}
     for _ in range(3):
         if _create(lock, me):
             return lock
         holder = _lock_holder(lock)
         if holder is None:
             continue  # gone in between: try again
-        if not _stale(holder, host):
+        if not process_is_gone(holder, host):
             raise _held(folder, lock, holder)
         if not _take_away(lock, holder):
             raise _held(folder, lock, _lock_holder(lock) or holder)
@@ -89,8 +89,13 @@ def _lock_holder(lock: Path) -> dict[str, Any] | None:
     return holder if isinstance(holder, dict) else {}
 
 
-def _stale(holder: dict[str, Any], host: str) -> bool:
-    """Whether the holder's process is gone (it ran on this host, and no longer does)."""
+def process_is_gone(holder: dict[str, Any], host: str) -> bool:
+    """Whether the holder's process is gone (it ran on this host, and no longer does).
+
+    Args:
+        holder: The process's ``pid``, ``host`` and ``started`` (:func:`process_started`).
+        host: This host's name.
+    """
     pid = holder.get("pid")
     if holder.get("host") != host or not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
         return False
@@ -102,10 +107,10 @@ def _stale(holder: dict[str, Any], host: str) -> bool:
         return False  # it exists, under another user
     started = holder.get("started")
     # Another process may have been given the pid since: compare when each started.
-    return started is not None and _started(pid) not in (None, started)
+    return started is not None and process_started(pid) not in (None, started)
 
 
-def _started(pid: int) -> str | None:
+def process_started(pid: int) -> str | None:
     """When process ``pid`` started, in clock ticks since boot, where /proc tells it."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()

@@ -18,6 +18,7 @@ from mnistkit._factories import MODELS, F, output_card
 from mnistkit.errors import InvalidArgumentError
 from mnistkit.quiet import quiet_tensorflow
 from mnistkit.recipes import Recipe, recipes_of, resolve_recipe, with_recipes
+from mnistkit.tuning.space import Choice, Range, with_search_space
 from mnistkit.registry import Entry
 from mnistkit.validation import check_one_of, check_seed, invalid
 from mnistkit.weights import Weights, resolve_weights, weights_of, with_weights
@@ -432,6 +433,11 @@ def _unique(name: str) -> str:
 
 
 @register_model("softmax")
+@with_search_space(
+    learning_rate=Range(0.05, 2.0, log=True),
+    batch_size=Choice(50, 100, 200),
+    schedule=Choice(None, "warmup_cosine"),
+)
 @with_recipes(
     default=Recipe(
         optimizer="sgd",
@@ -478,6 +484,19 @@ _TUTORIAL = Recipe(
 
 
 @register_model("deep_cnn")
+@with_search_space(
+    optimizer=Choice("adam", "nadam"),
+    learning_rate=Range(3e-4, 5e-3, log=True),
+    batch_size=Choice(64, 128, 256),
+    keep_prob=Range(0.3, 0.9),
+    schedule=Choice(None, "warmup_cosine"),
+    shift=Choice(0, 1, 2, 3),
+    rotation=Range(0.0, 20.0),
+    scale=Range(0.0, 0.2),
+    shear=Range(0.0, 15.0),
+    label_smoothing=Range(0.0, 0.2),
+    ema=Choice(None, 0.99, 0.999),
+)
 @with_recipes(
     default=_TUTORIAL,
     fast=Recipe(

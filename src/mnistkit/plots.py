@@ -27,8 +27,10 @@ __all__ = [
     "INSTALL_HINT",
     "confusion_matrix",
     "plot_confusion_matrix",
+    "plot_importances",
     "plot_learning_curves",
     "plot_misclassified",
+    "plot_search_history",
 ]
 
 #: What to run to get the plots.
@@ -271,6 +273,74 @@ def plot_misclassified(
         axes.set_title(caption, fontsize=9, color="firebrick")
         axes.set_xticks([])
         axes.set_yticks([])
+    return _save(figure, path)
+
+
+def plot_search_history(
+    trials: Sequence[tuple[int, float, bool]], path: str | os.PathLike[str]
+) -> Path:
+    """Draw a search's validation accuracy trial by trial, and the best so far, as a PNG.
+
+    Args:
+        trials: ``(number, accuracy, pruned)`` of each trial that has a score; a pruned
+            trial's score is its last reported one, drawn hollow.
+        path: The PNG file to write.
+
+    Returns:
+        The path written.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "history.png"
+        >>> plot_search_history([(0, 0.91, False), (1, 0.93, False)], path).exists()
+        True
+    """
+    figure = _figure(width=6.0, height=3.6)
+    axes = figure.add_subplot(1, 1, 1)
+    done = [(n, v) for n, v, pruned in trials if not pruned]
+    pruned = [(n, v) for n, v, was_pruned in trials if was_pruned]
+    if done:
+        axes.plot(*zip(*done), "o", color="tab:blue", label="trial")
+        order = sorted(done)
+        best = np.maximum.accumulate([v for _, v in order])
+        axes.step([n for n, _ in order], best, where="post", color="tab:orange",
+                  label="best so far")  # fmt: skip
+    if pruned:
+        axes.plot(*zip(*pruned), "o", mfc="none", color="tab:gray", label="pruned")
+    axes.set_xlabel("trial")
+    axes.set_ylabel("validation accuracy")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return _save(figure, path)
+
+
+def plot_importances(importances: Mapping[str, float], path: str | os.PathLike[str]) -> Path:
+    """Draw how much each searched setting mattered to the score, as a PNG of bars.
+
+    Args:
+        importances: Each setting's share of the score's variation (Optuna's
+            ``get_param_importances``), largest first.
+        path: The PNG file to write.
+
+    Returns:
+        The path written.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "importances.png"
+        >>> plot_importances({"learning_rate": 0.8, "batch_size": 0.2}, path).exists()
+        True
+    """
+    names = list(importances)[::-1]
+    figure = _figure(width=6.0, height=1.2 + 0.4 * len(names))
+    axes = figure.add_subplot(1, 1, 1)
+    axes.barh(names, [importances[name] for name in names], color="tab:blue")
+    axes.set_xlabel("importance for validation accuracy")
+    axes.set_xlim(0, 1)
+    axes.grid(alpha=0.3, axis="x")
     return _save(figure, path)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import platform
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ from mnistkit.recipes import PRECISIONS
 
 __all__ = [
     "PRECISIONS",
+    "SPEED_FLAGS",
     "bfloat16_flags",
     "check_model_policy",
+    "cpu_features",
     "describe_precision",
     "fast_bfloat16",
     "policy",
@@ -77,11 +80,30 @@ def bfloat16_flags() -> tuple[str, ...]:
         The flags ``/proc/cpuinfo`` lists, sorted; empty where it lists none (or where
         there is no ``/proc/cpuinfo``).
     """
+    return tuple(flag for flag in cpu_features()["flags"] if flag in ("amx_bf16", "avx512_bf16"))
+
+
+#: The CPU flags that decide how fast a model trains here, as speed figures name them.
+SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+@functools.cache
+def cpu_features() -> dict[str, Any]:
+    """Return this machine's CPU model and which of :data:`SPEED_FLAGS` it has.
+
+    Returns:
+        ``{"model": ..., "flags": [...]}``, the flags sorted; the model is
+        ``platform.processor()``'s where ``/proc/cpuinfo`` does not say.
+    """
     try:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return ()
-    return tuple(sorted(set(info.split()) & {"amx_bf16", "avx512_bf16"}))
+        info = ""
+    names = [line.split(":", 1)[1].strip() for line in info.splitlines()
+             if line.startswith("model name")]  # fmt: skip
+    flags = sorted(set(info.split()) & set(SPEED_FLAGS))
+    return {"model": names[0] if names else platform.processor() or platform.machine(),
+            "flags": flags}  # fmt: skip
 
 
 def check_model_policy(model: Any, precision: str | None) -> str:

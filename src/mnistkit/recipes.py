@@ -9,6 +9,7 @@ all go through it.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -239,6 +240,25 @@ class Recipe:
                 f"A recipe has {', '.join(sorted(fields))}."
             )
         return cls(**settings)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Recipe:
+        """Read a recipe file (JSON or TOML), such as the one ``mnistkit tune`` writes.
+
+        Args:
+            path: The file; see :mod:`mnistkit.recipe_files` for its form.
+
+        Returns:
+            The recipe.
+
+        Raises:
+            DataNotFoundError: If there is no such file.
+            DataFormatError: If the file is not a recipe file.
+            InvalidArgumentError: If a setting is unknown or out of range.
+        """
+        from mnistkit.recipe_files import read_recipe_file
+
+        return read_recipe_file(path)
 
     def describe(self) -> str:
         """Return the settings in one line, as the command line prints them.

@@ -42,6 +42,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 #: The commands, in the order ``--help`` lists them, and the modules that define them.
 COMMANDS = {
     "train": "mnistkit.cli.train",
+    "tune": "mnistkit.cli.tune",
     "evaluate": "mnistkit.cli.evaluate",
     "predict": "mnistkit.cli.predict",
     "export": "mnistkit.cli.export",
@@ -62,6 +63,7 @@ examples:
   mnistkit train deep_cnn --steps 2000 --output runs/cnn
   mnistkit train deep_cnn --output runs/cnn --resume
                                                   continue an interrupted run
+  mnistkit tune softmax --trials 4 --steps 200    search a better recipe (mnistkit[tune])
   mnistkit evaluate runs/cnn/model.keras --json   test accuracy and loss
   mnistkit predict runs/cnn/model.keras digit.png photo.jpg
   mnistkit samples digits                         twenty digit pictures to try

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mnistkit.cli._parser import registered
+from mnistkit.cli._parser import registered, usage_error
 from mnistkit.datasets import DATASETS
 from mnistkit.errors import DataFormatError, DataNotFoundError, UnknownNameError
 from mnistkit.models import MODELS, list_models
@@ -174,3 +174,28 @@ def load_data(name: str) -> Any:
     from mnistkit.datasets import load_dataset
 
     return load_dataset(name)
+
+
+def recipe_argument(args: argparse.Namespace, recipes: Any) -> Any:
+    """Apply the rule to a ``--recipe`` value: a recipe file is read, a name is checked.
+
+    The rule (:func:`~mnistkit.recipe_files.is_recipe_file`): an existing file, or a name
+    ending in ``.json`` or ``.toml``, is a recipe file; anything else names one of the
+    model's recipes.
+
+    Returns:
+        ``None``, the recipe's name, or the :class:`~mnistkit.Recipe` the file holds.
+    """
+    from mnistkit.recipe_files import is_recipe_file, read_recipe_file
+
+    if args.recipe is None or not isinstance(args.recipe, str):
+        return args.recipe
+    if is_recipe_file(args.recipe):
+        return read_recipe_file(args.recipe)
+    if args.recipe not in recipes:
+        known = ", ".join(sorted(recipes)) or "none"
+        usage_error(args, f"argument --recipe: the model {args.model!r} has no recipe "
+                    f"{args.recipe!r}; its recipes: {known} (or give a .json or .toml "
+                    "recipe file)")  # fmt: skip
+    return args.recipe
+

@@ -18,7 +18,7 @@ from typing import Any
 
 from mnistkit._files import restate
 from mnistkit._signals import Terminated
-from mnistkit.cli._models import add_dataset_option, load_data
+from mnistkit.cli._models import add_dataset_option, load_data, recipe_argument
 from mnistkit.cli._parser import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -55,6 +55,7 @@ examples:
   mnistkit train softmax                           1,000 steps of 100 at 0.5 (about 92%)
   mnistkit train softmax --steps 20 --output runs/quick
   mnistkit train deep_cnn --recipe fast            99.2% in about 4 epochs
+  mnistkit train softmax --recipe runs/tune-softmax/best_recipe.json
   mnistkit train deep_cnn --steps 2000 --seed 1 --output runs/cnn
   mnistkit train deep_cnn --output runs/cnn --resume
   mnistkit train deep_cnn --optimizer sgd --learning-rate 0.05 --keep-prob 0.7"""
@@ -112,8 +113,9 @@ def add_parser(commands: Any, name: str) -> None:
     )
     settings.add_argument(
         "--recipe",
-        metavar="NAME",
-        help="the model's recipe to start from (default: 'default', the tutorial's)",
+        metavar="NAME|FILE",
+        help="the model's recipe to start from (default: 'default', the tutorial's), or a "
+        "recipe file (.json or .toml, such as the best_recipe.json of `mnistkit tune`)",
     )
     length = settings.add_mutually_exclusive_group()
     for field, (convert, check, metavar, help) in _OVERRIDES.items():
@@ -200,10 +202,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.output is None:
         usage_error(args, "argument --resume: needs --output DIR, the folder of the run")
     recipes = model_recipes(args.model)  # a plugin that fails to load fails here, at once
-    if args.recipe is not None and args.recipe not in recipes:
-        known = ", ".join(sorted(recipes)) or "none"
-        usage_error(args, f"argument --recipe: the model {args.model!r} has no recipe "
-                    f"{args.recipe!r}; its recipes: {known}")  # fmt: skip
+    args.recipe = recipe_argument(args, recipes)
     quiet_tensorflow(debug=args.debug)
     strategy = None
     if args.strategy is not None:
@@ -254,7 +253,8 @@ def _open_run(args: argparse.Namespace, recipes: Any) -> Run:
     if args.resume:
         if args.precision == "auto":
             overrides["precision"] = resolve_precision("auto")
-        changes = {**overrides, "recipe_name": args.recipe, **settings}
+        named = args.recipe.name if isinstance(args.recipe, Recipe) else args.recipe
+        changes = {**overrides, "recipe_name": named, **settings}
         return Run.resume(args.output, args.model, changes=changes)
     try:
         recipe = resolve_recipe(recipes, args.recipe, model=args.model, **overrides)
