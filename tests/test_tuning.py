@@ -100,12 +100,14 @@ def test_a_search_prints_its_trials_and_writes_the_plots_and_a_recipe_that_train
     assert provenance["trial"] == winner.number
     assert provenance["validation_accuracy"] == pytest.approx(winner.value)
     assert 0.5 < provenance["test_accuracy"] <= 1.0
-    assert provenance["seed"] == 0 and provenance["command"].startswith("mnistkit tune softmax")
+    assert provenance["seed"] == 0
+    assert provenance["command"].startswith("mnistkit tune softmax")
     assert {"keras", "backend"} <= set(provenance["versions"])
     assert set(provenance["cpu"]) == {"model", "flags"}
     recipe = read_recipe_file(recipe_file)
     assert recipe.learning_rate == pytest.approx(winner.params["learning_rate"])
-    assert recipe.batch_size == winner.params["batch_size"] and recipe.steps == 30
+    assert recipe.batch_size == winner.params["batch_size"]
+    assert recipe.steps == 30
 
     trained = run_main("train", "softmax", "--recipe", recipe_file, "--output", tmp_path / "run")
     assert trained.returncode == 0, trained.stderr
@@ -136,7 +138,8 @@ def test_the_same_call_resumes_a_finished_search_without_training_again(tmp_path
     assert (again.trial, again.validation_accuracy) == (first.trial, first.validation_accuracy)
     assert len(study_of(tmp_path).trials) == 2
     more = tune("softmax", trials=3, steps=5, output=tmp_path, verbose=0)
-    assert more.trials == 3 and len(study_of(tmp_path).trials) == 3
+    assert more.trials == 3
+    assert len(study_of(tmp_path).trials) == 3
 
 
 def test_a_study_started_with_other_settings_is_refused(tmp_path: Path) -> None:
@@ -174,7 +177,8 @@ def test_a_space_file_in_toml_narrows_the_space(tmp_path: Path) -> None:
     space = search_space("softmax", file=file)
     assert space.describe() == "learning_rate 0.1 to 0.2, batch_size 64, schedule none"
     result = tune("softmax", space=file, trials=2, steps=5, output=tmp_path / "s", verbose=0)
-    assert 0.1 <= result.recipe.learning_rate <= 0.2 and result.recipe.batch_size == 64
+    assert 0.1 <= result.recipe.learning_rate <= 0.2
+    assert result.recipe.batch_size == 64
 
 
 def test_a_malformed_space_file_is_named(tmp_path: Path) -> None:
@@ -199,7 +203,8 @@ def test_without_optuna_the_command_names_the_extra(
 
 
 def test_recipe_arguments_follow_one_rule(run_main: Any, tmp_path: Path) -> None:
-    assert is_recipe_file("fast") is False and is_recipe_file("mine.TOML") is True
+    assert is_recipe_file("fast") is False
+    assert is_recipe_file("mine.TOML") is True
     missing = run_main("train", "softmax", "--recipe", tmp_path / "gone.json")
     assert missing.returncode == 1
     assert missing.stderr.strip().endswith("gone.json: no such file.")
@@ -270,7 +275,8 @@ def test_a_stopped_search_resumes_and_tries_the_stopped_trial_again(
     trials = study_of(tmp_path).trials
     assert trials[stopped].state.name == "FAIL"
     retries = [t for t in trials if t.user_attrs.get("retry_of") == stopped]
-    assert len(retries) == 1 and retries[0].params == params
+    assert len(retries) == 1
+    assert retries[0].params == params
     assert retries[0].state.name == "COMPLETE"
     assert sum(t.state.name == "COMPLETE" for t in trials) == 3
 
@@ -281,14 +287,15 @@ def test_two_processes_share_one_study_through_a_journal(tmp_path: Path) -> None
     common = ("--trials", "4", "--steps", "200", "--storage", str(journal))
     searches = [start_search(tmp_path / name, *common) for name in ("a", "b")]
     outputs = [search.communicate(timeout=600) for search in searches]
-    for search, (out, err) in zip(searches, outputs, strict=True):
+    for search, (_out, err) in zip(searches, outputs, strict=True):
         assert search.returncode == 0, err
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(journal))
     )
     study = optuna.load_study(study_name="softmax-default", storage=storage)
     numbers = [t.number for t in study.trials]
-    assert len(numbers) == len(set(numbers)) and 4 <= len(numbers) <= 5
+    assert len(numbers) == len(set(numbers))
+    assert 4 <= len(numbers) <= 5
     pids = {t.user_attrs["process"]["pid"] for t in study.trials}
     assert pids == {search.pid for search in searches}
     found = [read_provenance(tmp_path / name / "best_recipe.json") for name in "ab"]
@@ -304,4 +311,3 @@ def test_a_journal_storage_needs_a_file(tmp_path: Path) -> None:
         tune("softmax", storage=tmp_path / "folder.journal", output=tmp_path / "s", verbose=0)
     with pytest.raises(InvalidArgumentError, match=r"Expected a journal file \(PATH.journal\)"):
         tune("softmax", storage=tmp_path / "study.txt", output=tmp_path / "s", verbose=0)
-

@@ -18,8 +18,8 @@ from mnistkit._factories import MODELS, F, output_card
 from mnistkit.errors import InvalidArgumentError
 from mnistkit.quiet import quiet_tensorflow
 from mnistkit.recipes import Recipe, recipes_of, resolve_recipe, with_recipes
-from mnistkit.tuning.space import Choice, Range, with_search_space
 from mnistkit.registry import Entry
+from mnistkit.tuning.space import Choice, Range, with_search_space
 from mnistkit.validation import check_one_of, check_seed, invalid
 from mnistkit.weights import Weights, resolve_weights, weights_of, with_weights
 

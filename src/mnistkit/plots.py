@@ -300,13 +300,14 @@ def plot_search_history(
     done = [(n, v) for n, v, pruned in trials if not pruned]
     pruned = [(n, v) for n, v, was_pruned in trials if was_pruned]
     if done:
-        axes.plot(*zip(*done), "o", color="tab:blue", label="trial")
+        axes.plot(*zip(*done, strict=False), "o", color="tab:blue", label="trial")
         order = sorted(done)
-        best = np.maximum.accumulate([v for _, v in order])
-        axes.step([n for n, _ in order], best, where="post", color="tab:orange",
-                  label="best so far")  # fmt: skip
+        best = list(np.maximum.accumulate([v for _, v in order]))
+        last = max(n for n, _, _ in trials)  # the line runs on to the last trial
+        axes.step([n for n, _ in order] + [last], best + best[-1:], where="post",
+                  color="tab:orange", label="best so far")  # fmt: skip
     if pruned:
-        axes.plot(*zip(*pruned), "o", mfc="none", color="tab:gray", label="pruned")
+        axes.plot(*zip(*pruned, strict=False), "o", mfc="none", color="tab:gray", label="pruned")
     axes.set_xlabel("trial")
     axes.set_ylabel("validation accuracy")
     axes.grid(alpha=0.3)

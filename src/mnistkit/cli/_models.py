@@ -198,4 +198,3 @@ def recipe_argument(args: argparse.Namespace, recipes: Any) -> Any:
                     f"{args.recipe!r}; its recipes: {known} (or give a .json or .toml "
                     "recipe file)")  # fmt: skip
     return args.recipe
-

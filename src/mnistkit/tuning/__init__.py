@@ -1,4 +1,4 @@
-"""Searching a model's recipe with Optuna: :func:`tune`, its search spaces and studies.
+"""Searching a model's recipe with Optuna: :func:`mnistkit.tune`, its search spaces and studies.
 
 ``mnistkit tune MODEL`` on the command line, :func:`mnistkit.tune` in Python. A search
 trains each trial on the training split and scores it on the validation split only;

@@ -7,8 +7,9 @@ import datetime
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from mnistkit.datasets import Datasets
 from mnistkit.errors import InvalidArgumentError

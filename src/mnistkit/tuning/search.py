@@ -16,14 +16,15 @@ from typing import Any
 
 import keras
 
-from mnistkit._lock import claim_folder
 from mnistkit._extras import require
 from mnistkit._interrupts import DeferredInterrupt
+from mnistkit._lock import claim_folder
 from mnistkit.datasets import DATASETS, Datasets, load_dataset
 from mnistkit.errors import InvalidArgumentError, TrainingDivergedError
 from mnistkit.models import MODELS, model_recipes
 from mnistkit.recipes import Recipe, resolve_recipe
-from mnistkit.tuning import report, study as studies
+from mnistkit.tuning import report
+from mnistkit.tuning import study as studies
 from mnistkit.tuning.space import SearchSpace
 from mnistkit.validation import check_non_negative_int, check_positive_float, check_positive_int
 
@@ -130,6 +131,7 @@ def tune(
     """
     optuna = require("optuna", extra="tune", purpose="Searching recipes")
     from optuna.trial import TrialState
+
     name = MODELS.entry(model).name
     trials = check_positive_int(trials, "trials")
     if timeout is not None:
@@ -168,12 +170,12 @@ def tune(
                 if pruning
                 else optuna.pruners.NopPruner(),
             )
-        _check_config(the_study, config, studies.describe_storage(storage, folder))
+        where = studies.describe_storage(storage, folder)
+        _check_config(the_study, config, where)
         queued = studies.retry_orphans(the_study, store)
         done = studies.finished(the_study)
         shown = report.TrialLines(trials, search, printing=verbose > 0)
-        shown.header(name, dataset, data, base, the_study, studies.describe_storage(storage, folder),
-                     done=done, queued=queued)  # fmt: skip
+        shown.header(name, dataset, data, base, the_study, where, done=done, queued=queued)
         # Ctrl-C and SIGTERM are noted, and acted on where the study is consistent: between
         # trials, or (by the Trainer) between two training steps; never inside Optuna's or
         # SQLAlchemy's bookkeeping, where Python may drop an exception raised by a handler.
@@ -187,12 +189,15 @@ def tune(
             if studies.finished(study) >= trials:
                 study.stop()
 
+        def act_on_interrupt(study: Any, trial: Any) -> None:
+            interrupt.raise_pending()
+
         if done < trials:
             with _quiet_optuna(optuna), interrupt:
                 the_study.optimize(
                     objective,
                     timeout=timeout,
-                    callbacks=[after_trial, shown, *callbacks, lambda *_: interrupt.raise_pending()],
+                    callbacks=[after_trial, shown, *callbacks, act_on_interrupt],
                     catch=(TrainingDivergedError,),
                     gc_after_trial=True,
                 )
@@ -204,7 +209,7 @@ def tune(
             folder=folder,
             seed=seed,
             test=test,
-            storage=studies.describe_storage(storage, folder),
+            storage=where,
             command=command,
             retrain=objective.train,
             printing=verbose > 0,
@@ -278,7 +283,7 @@ class _Objective:
             self.interrupt.__enter__()
 
 
-class _Pruning(keras.callbacks.Callback):  # type: ignore[misc]
+class _Pruning(keras.callbacks.Callback):
     """Reports each epoch's validation accuracy to the trial; stops it when told to prune."""
 
     def __init__(self, trial: Any) -> None:
@@ -344,4 +349,3 @@ def _quiet_optuna(optuna: Any) -> Iterator[None]:
 
 def _not_retracing(record: logging.LogRecord) -> bool:
     return "triggered tf.function retracing" not in record.getMessage()
-

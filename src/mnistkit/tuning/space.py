@@ -41,8 +41,8 @@ __all__ = [
     "with_search_space",
 ]
 
-#: The recipe settings a search may vary: every field but the recipe's name, summary and
-#: precision (a search compares settings at one precision).
+#: The recipe settings a search may vary, which are every field but the recipe's name,
+#: summary and precision (a search compares settings at one precision).
 SEARCHABLE = tuple(
     field.name
     for field in dataclasses.fields(Recipe)
@@ -233,12 +233,12 @@ class SearchSpace:
                     f"The search space's {name!r} is drawn on a log scale, so its low end "
                     f"must be above 0; received {dimension.low:g}."
                 )
-            if name in _INTEGER and dimension.choices is None:
-                if not (is_int(dimension.low) and is_int(dimension.high)):
-                    raise InvalidArgumentError(
-                        f"The search space's {name!r} takes whole numbers; received "
-                        f"{dimension.describe()}."
-                    )
+            whole = is_int(dimension.low) and is_int(dimension.high)
+            if name in _INTEGER and dimension.choices is None and not whole:
+                raise InvalidArgumentError(
+                    f"The search space's {name!r} takes whole numbers; received "
+                    f"{dimension.describe()}."
+                )
             for value in dimension.values():
                 try:
                     recipe.replace(**{name: value}) if value is not None else None
@@ -303,8 +303,10 @@ def read_space_file(path: str | os.PathLike[str]) -> dict[str, Dimension]:
 def _dimension(path: Path, name: str, value: Any) -> Dimension:
     if isinstance(value, dict):
         unknown = set(value) - {"low", "high", "log"}
-        if unknown or not {"low", "high"} <= set(value) or not isinstance(
-            value.get("log", False), bool
+        if (
+            unknown
+            or not {"low", "high"} <= set(value)
+            or not isinstance(value.get("log", False), bool)
         ):
             raise DataFormatError(
                 f"Search space file {path}: {name!r} must be a range with low, high and "

@@ -108,12 +108,14 @@ def mark_error(trial: Any, message: str) -> None:
 
 def error_of(trial: Any) -> str | None:
     """Why a failed trial failed, as :func:`mark_error` recorded it."""
-    return trial.user_attrs.get(_ERROR)
+    error = trial.user_attrs.get(_ERROR)
+    return None if error is None else str(error)
 
 
 def retry_of(trial: Any) -> int | None:
     """The number of the trial that ``trial`` tries again, or ``None``."""
-    return trial.user_attrs.get(_RETRY_OF)
+    number = trial.user_attrs.get(_RETRY_OF)
+    return None if number is None else int(number)
 
 
 def retry_orphans(study: Any, storage: Any) -> list[int]:
@@ -150,15 +152,18 @@ def retry_orphans(study: Any, storage: Any) -> list[int]:
 
 
 def finished(study: Any) -> int:
-    """How many trials of ``study`` count towards its total: complete, pruned, or failed on
-    an error of their own (an interrupted trial is tried again, and counts then)."""
+    """How many trials of ``study`` count towards its total.
+
+    Those complete, pruned, or failed on an error of their own (an interrupted trial is
+    tried again, and counts then).
+    """
     from optuna.trial import TrialState
 
     done = 0
     for trial in study.get_trials(deepcopy=False):
-        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-            done += 1
-        elif trial.state == TrialState.FAIL and error_of(trial) is not None:
+        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+            trial.state == TrialState.FAIL and error_of(trial) is not None
+        ):
             done += 1
     return done
 
