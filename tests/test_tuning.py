@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -281,17 +286,50 @@ def test_a_stopped_search_resumes_and_tries_the_stopped_trial_again(
     assert sum(t.state.name == "COMPLETE" for t in trials) == 3
 
 
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server of its own for the test, from Debian's ``postgresql`` package."""
+    servers = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if not servers:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    pytest.importorskip("psycopg", reason="psycopg (the PostgreSQL driver) is not installed")
+    bin = servers[-1].parent
+    # PostgreSQL refuses to run as root: run it as Debian's postgres user there.
+    as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    data = Path(tempfile.mkdtemp(prefix="mnistkit-pg-"))
+    if as_owner:
+        shutil.chown(data, "postgres", "postgres")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = functools.partial(subprocess.run, check=True, capture_output=True)
+    try:
+        run([*as_owner, bin / "initdb", "-D", data / "db", "-A", "trust", "-U", "mnistkit"])
+        options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1"
+        run([*as_owner, bin / "pg_ctl", "-D", data / "db", "-l", data / "log", "-w", "-o",
+             options, "start"])  # fmt: skip
+        yield f"postgresql://mnistkit@127.0.0.1:{port}/postgres"
+    finally:
+        stop = [*as_owner, bin / "pg_ctl", "-D", data / "db", "-m", "immediate", "stop"]
+        subprocess.run(stop, capture_output=True, check=False)
+        shutil.rmtree(data, ignore_errors=True)
+
+
 @pytest.mark.slow
-def test_two_processes_share_one_study_through_a_journal(tmp_path: Path) -> None:
-    journal = tmp_path / "study.journal"
-    common = ("--trials", "4", "--steps", "200", "--storage", str(journal))
+@pytest.mark.parametrize("kind", ["journal", "postgresql"])
+def test_two_processes_share_one_study(tmp_path: Path, kind: str, request: Any) -> None:
+    if kind == "journal":
+        url = str(tmp_path / "study.journal")
+        storage: Any = optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(url)
+        )
+    else:
+        url = storage = request.getfixturevalue("postgres_url")
+    common = ("--trials", "4", "--steps", "200", "--storage", url)
     searches = [start_search(tmp_path / name, *common) for name in ("a", "b")]
     outputs = [search.communicate(timeout=600) for search in searches]
-    for search, (_out, err) in zip(searches, outputs, strict=True):
+    for search, (_, err) in zip(searches, outputs, strict=True):
         assert search.returncode == 0, err
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(journal))
-    )
     study = optuna.load_study(study_name="softmax-default", storage=storage)
     numbers = [t.number for t in study.trials]
     assert len(numbers) == len(set(numbers))

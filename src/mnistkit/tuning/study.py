@@ -20,11 +20,12 @@ from __future__ import annotations
 import os
 import re
 import socket
+import warnings
 from pathlib import Path
 from typing import Any
 
 from mnistkit._lock import process_is_gone, process_started
-from mnistkit.errors import InvalidArgumentError
+from mnistkit.errors import InvalidArgumentError, MissingDependencyError
 
 __all__ = [
     "GRACE_SECONDS",
@@ -72,9 +73,18 @@ def make_storage(storage: str | os.PathLike[str] | None, folder: Path) -> Any:
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     if re.match(r"^[a-z][a-z0-9+.-]*://", text):
-        return optuna.storages.RDBStorage(
-            text, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
-        )
+        try:
+            with warnings.catch_warnings():  # the heartbeat is "experimental" in Optuna 4 and 5
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    text, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
+                )
+        except ImportError as error:  # SQLAlchemy's driver for the URL's database
+            hint = " (pip install 'psycopg[binary]')" if text.startswith("postgres") else ""
+            raise MissingDependencyError(
+                f"The storage {describe_storage(text, folder)} needs its database driver, "
+                f"which is not installed: {error.__cause__ or error}{hint}."
+            ) from None
     raise InvalidArgumentError(
         "Invalid value for argument `storage`. Expected a journal file (PATH.journal) or a "
         f"database URL (postgresql://USER@HOST/DB). Received: storage={text!r}"
