@@ -349,3 +349,31 @@ def test_a_journal_storage_needs_a_file(tmp_path: Path) -> None:
         tune("softmax", storage=tmp_path / "folder.journal", output=tmp_path / "s", verbose=0)
     with pytest.raises(InvalidArgumentError, match=r"Expected a journal file \(PATH.journal\)"):
         tune("softmax", storage=tmp_path / "study.txt", output=tmp_path / "s", verbose=0)
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_registered_model_without_a_declared_space_is_searched_from_its_recipe(
+    tmp_path: Path,
+) -> None:
+    import keras
+
+    from mnistkit import register_model, with_recipes
+    from mnistkit.models import MODELS
+
+    @register_model("tiny_dense")
+    @with_recipes(default=Recipe(optimizer="sgd", learning_rate=0.1, steps=5, batch_size=50))
+    def tiny_dense() -> keras.Model:
+        """A dense layer to 10 logits."""
+        inputs = keras.Input((28, 28, 1))
+        return keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
+
+    try:
+        space = search_space("tiny_dense")
+        assert [d.name for d in space.dimensions] == [
+            "learning_rate", "batch_size", "schedule", "label_smoothing"
+        ]  # fmt: skip
+        result = tune("tiny_dense", trials=2, output=tmp_path, verbose=0)
+        assert 0.01 <= result.recipe.learning_rate <= 1.0
+        assert result.recipe.batch_size in (25, 50, 100)
+    finally:
+        MODELS.unregister("tiny_dense")

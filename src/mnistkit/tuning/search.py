@@ -150,6 +150,7 @@ def tune(
     search.check(base, data.train.num_examples)
 
     folder = Path(output) if output is not None else Path(DEFAULT_FOLDER.format(model=name))
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     lock = claim_folder(folder)
     try:
@@ -216,6 +217,8 @@ def tune(
         )
     finally:
         lock.unlink(missing_ok=True)
+        if created and not any(folder.iterdir()):
+            folder.rmdir()  # a search that could not start leaves no folder behind
 
 
 class _Objective:
