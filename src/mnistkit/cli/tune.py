@@ -39,7 +39,7 @@ A search-space file (JSON or TOML) changes the model's space, a line per setting
   schedule = "warmup_cosine"              (one value fixes a setting)
 
 examples:
-  mnistkit tune softmax --trials 4 --steps 200     a quick search, in about a minute
+  mnistkit tune softmax --trials 4 --steps 200     a quick search, in seconds
   mnistkit tune deep_cnn --recipe fast --trials 30 --timeout 3600
   mnistkit tune deep_cnn --recipe fast --space narrow.toml --epochs 2
   mnistkit tune softmax --storage runs/shared.journal --output runs/tune-a   (and -b in

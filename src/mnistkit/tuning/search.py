@@ -150,6 +150,8 @@ def tune(
     search.check(base, data.train.num_examples)
 
     folder = Path(output) if output is not None else Path(DEFAULT_FOLDER.format(model=name))
+    if folder.exists() and not folder.is_dir():
+        raise InvalidArgumentError(f"{folder} is a file, not a folder for a search.")
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     lock = claim_folder(folder)
