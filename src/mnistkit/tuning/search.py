@@ -175,7 +175,7 @@ def tune(
             )
         where = studies.describe_storage(storage, folder)
         _check_config(the_study, config, where)
-        queued = studies.retry_orphans(the_study, store)
+        queued = studies.retry_orphans(the_study, store, exclusive=storage is None)
         done = studies.finished(the_study)
         shown = report.TrialLines(trials, search, printing=verbose > 0)
         shown.header(name, dataset, data, base, the_study, where, done=done, queued=queued)

@@ -128,12 +128,14 @@ def retry_of(trial: Any) -> int | None:
     return None if number is None else int(number)
 
 
-def retry_orphans(study: Any, storage: Any) -> list[int]:
+def retry_orphans(study: Any, storage: Any, *, exclusive: bool = False) -> list[int]:
     """Fail the trials whose process is gone, and queue each interrupted trial once more.
 
-    A trial still marked running whose process ran on this host and is gone is failed.
-    Every failed trial that did not fail on an error of its own (it was interrupted or
-    orphaned) and is not yet queued again is queued with the same settings.
+    A trial still marked running whose process ran on this host and is gone is failed;
+    with ``exclusive`` (this process alone uses the study, as with the folder's
+    ``study.db``), every trial still marked running is. Every failed trial that did not
+    fail on an error of its own (it was interrupted or orphaned) and is not yet queued
+    again is queued with the same settings.
 
     Returns:
         The numbers of the trials queued again.
@@ -144,7 +146,8 @@ def retry_orphans(study: Any, storage: Any) -> list[int]:
     host = socket.gethostname()
     for trial in trials:
         owner = trial.user_attrs.get(_OWNER)
-        if trial.state == TrialState.RUNNING and owner and process_is_gone(owner, host):
+        gone = exclusive or (owner is not None and process_is_gone(owner, host))
+        if trial.state == TrialState.RUNNING and gone:
             _fail(study, storage, trial)
     trials = study.get_trials(deepcopy=False)
     retried = {retry_of(trial) for trial in trials}
