@@ -38,6 +38,7 @@ __all__ = [
     "is_recipe_file",
     "read_provenance",
     "read_recipe_file",
+    "read_settings_file",
     "write_recipe_file",
 ]
 
@@ -117,19 +118,42 @@ def write_recipe_file(
     return path
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_settings_file(path: str | os.PathLike[str], kind: str) -> dict[str, Any]:
+    """Read a small JSON or TOML file of settings (TOML for a ``.toml`` suffix).
+
+    The one reader of mnistkit's settings files: recipe files and search spaces.
+
+    Args:
+        path: The file.
+        kind: What the file is, for messages: ``"Recipe file"``.
+
+    Returns:
+        The file's top-level table.
+
+    Raises:
+        DataNotFoundError: If there is no such file.
+        DataFormatError: If it is not valid JSON or TOML, is over 1 MiB, or holds no
+            table at its top.
+    """
+    path = Path(path)
     if not path.is_file():
-        what = "a folder, not a recipe file" if path.is_dir() else "no such file"
-        raise DataNotFoundError(f"Recipe file {path}: {what}.")
+        what = f"a folder, not a {kind.lower()}" if path.is_dir() else "no such file"
+        raise DataNotFoundError(f"{kind} {path}: {what}.")
+    toml = path.suffix.lower() == ".toml"
     try:
         text = read_bounded(path, _LIMIT).decode()
-        content = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+        content = tomllib.loads(text) if toml else json.loads(text)
     except (ValueError, UnicodeDecodeError) as error:  # JSON, TOML and size errors alike
-        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
-        raise DataFormatError(f"Recipe file {path} is not valid {kind}: {error}.") from None
+        raise DataFormatError(
+            f"{kind} {path} is not valid {'TOML' if toml else 'JSON'}: {error}."
+        ) from None
     if not isinstance(content, dict):
-        raise DataFormatError(f"Recipe file {path} holds no table of settings.")
+        raise DataFormatError(f"{kind} {path} holds no table of settings.")
     return content
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return read_settings_file(path, "Recipe file")
 
 
 def _table(content: dict[str, Any], key: str, path: Path) -> dict[str, Any]:

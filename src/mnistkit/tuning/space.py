@@ -11,25 +11,18 @@ cannot write), or one value, which fixes the setting. Nothing here imports Optun
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mnistkit._factories import F, declare, declared
-from mnistkit._files import read_bounded
-from mnistkit.errors import DataFormatError, DataNotFoundError, InvalidArgumentError
+from mnistkit.errors import DataFormatError, InvalidArgumentError
+from mnistkit.recipe_files import read_settings_file
 from mnistkit.recipes import Recipe
 from mnistkit.validation import is_int
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = [
     "SEARCHABLE",
@@ -38,6 +31,7 @@ __all__ = [
     "Range",
     "SearchSpace",
     "default_space",
+    "read_space_file",
     "with_search_space",
 ]
 
@@ -288,15 +282,7 @@ def read_space_file(path: str | os.PathLike[str]) -> dict[str, Dimension]:
             list nor a single value.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(f"Search space file {path}: no such file.")
-    try:
-        text = read_bounded(path, 1 << 20).decode()
-        content = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise DataFormatError(f"Search space file {path} is not valid: {error}.") from None
-    if not isinstance(content, dict):
-        raise DataFormatError(f"Search space file {path} holds no table of settings.")
+    content = read_settings_file(path, "Search space file")
     return {str(name): _dimension(path, str(name), value) for name, value in content.items()}
 
 
