@@ -706,12 +706,6 @@ def test_a_recipe_is_checked_when_it_is_made() -> None:
         Recipe(steps=10, learning_rate=float("nan"))
 
 
-@pytest.mark.xfail(
-    keras.backend.backend() == "jax",
-    reason="on JAX, an interrupted run with weight averaging resumes to weights about 1e-3 "
-    "away from the uninterrupted run's; without averaging it resumes exactly",
-    strict=True,
-)
 def test_a_recipe_with_affine_moves_averaged_weights_and_smoothing_resumes_exactly(
     data, tmp_path
 ) -> None:
@@ -727,12 +721,6 @@ def test_a_recipe_with_affine_moves_averaged_weights_and_smoothing_resumes_exact
     assert loss == pytest.approx(Trainer(whole.model, seed=0).evaluate(data)["loss"], rel=1e-5)
 
 
-@pytest.mark.xfail(
-    keras.backend.backend() == "jax",
-    reason="on JAX, an interrupted run with weight averaging resumes to weights about 1e-3 "
-    "away from the uninterrupted run's; without averaging it resumes exactly",
-    strict=True,
-)
 def test_averaged_weights_come_in_once_when_a_run_takes_several_fits(data, tmp_path) -> None:
     # 30 steps of 20 over 400 images: an epoch and a half, so the run takes two `fit`
     # calls (and the resumed one too), and the averages must not come in between.

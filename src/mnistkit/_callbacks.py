@@ -82,11 +82,24 @@ class TrainedWeights(keras.callbacks.Callback):
     An optimizer that averages the weights (``use_ema``) swaps the averages in at the end
     of every ``fit``; a run that goes on in another ``fit`` must go on from the weights
     it trained, so the Trainer puts these back (:meth:`put_back`) between its calls.
+
+    Keras's JAX trainer swaps the averages in when ``fit`` ends on an exception too (an
+    interrupt), where the TensorFlow one does not; there, with ``each_step``, the weights
+    of each step are kept (references to JAX's immutable arrays, not copies), so that an
+    interrupted run's checkpoint holds the weights it trained.
+
+    Args:
+        each_step: Keep the weights after every step, not only at each epoch's end.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, each_step: bool = False) -> None:
         super().__init__()
         self.kept: list[Any] = []
+        self.each_step = each_step
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.each_step:
+            self.kept = [variable.value for variable in self.model.trainable_variables]
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.kept = [keras.ops.copy(variable.value) for variable in self.model.trainable_variables]

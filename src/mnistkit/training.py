@@ -285,12 +285,18 @@ class Trainer:
         plan = self._plan(recipe, source, log_every, checkpoint_dir, checkpoint_every)
         if checkpoint_dir is None and resume:
             raise InvalidArgumentError("`resume=True` needs the `checkpoint_dir` to resume from.")
+        # Keras's JAX trainer swaps averaged weights in even when fit ends on an interrupt:
+        # a checkpointed run keeps each step's trained weights (see TrainedWeights).
+        optimizer = self._given_optimizer or getattr(self.model, "optimizer", None)
+        averaged = recipe.ema is not None or bool(getattr(optimizer, "use_ema", False))
+        keep_steps = averaged and checkpoint_dir is not None and keras.backend.backend() == "jax"
         # One step per call under a strategy, for a callback that watches steps, and on
         # PyTorch, whose Keras trainer runs one step per call only.
         every_step = (
             self.strategy is not None
             or any(map(watches_steps, callbacks))
             or keras.backend.backend() == "torch"
+            or keep_steps
         )
 
         def steps_per_call(plan: RunPlan) -> int:
@@ -341,10 +347,10 @@ class Trainer:
             printing=not quiet,
         )
         guard = DivergenceGuard(clock, checkpointer)
-        trained = TrainedWeights()
+        trained = TrainedWeights(each_step=keep_steps)
         ours = [clock, guard, *([checkpointer] if checkpointer else []), run_log]
-        if recipe.ema is not None or getattr(self.model.optimizer, "use_ema", False):
-            ours.append(trained)
+        if averaged:
+            ours.insert(0, trained)  # first: it keeps a step's weights before others act
         if verbose == "auto":
             verbose = 1 if sys.stdout.isatty() else 2
         shown = 0 if quiet or plan.log_every is not None else verbose
@@ -379,6 +385,8 @@ class Trainer:
                         trained.put_back()  # the averages come in once, at the run's end
         except KeyboardInterrupt:
             if checkpointer is not None:
+                if keep_steps and trained.kept:
+                    trained.put_back()  # the trained weights, not the averages Keras put in
                 step = checkpointer.save()
                 print(f"\nInterrupted at step {step}; checkpoint saved in "
                       f"{checkpointer.directory}.", file=sys.stderr)  # fmt: skip
