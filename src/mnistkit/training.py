@@ -24,7 +24,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from mnistkit import _interrupts, checkpoints, distribute, streams
+from mnistkit import _interrupts, checkpoints, distribute, sharding, streams
 from mnistkit._callbacks import (
     Checkpointer,
     DivergenceGuard,
@@ -80,9 +80,9 @@ class Trainer:
     recipe's. The Trainer sets the model's dropout layers to it, and the model keeps
     it: a saved model carries the keep probability it trained at.
 
-    Under a ``strategy``, the batch size is the global batch, split among the
-    replicas: at the recipe's batch size the run trains as on one device (see
-    :doc:`/scaling`).
+    Under a ``strategy`` or a ``distribution``, the batch size is the global batch,
+    split among the replicas: at the recipe's batch size the run trains as on one
+    device (see :doc:`/scaling`).
 
     Args:
         model: A ``keras.Model``, or the name of a registered model to build.
@@ -103,6 +103,11 @@ class Trainer:
             (or CPUs) of one machine; TensorFlow backend only. A model given by name is
             built in its scope; a ``keras.Model``, optimizer or metric given built must
             have been built inside ``with strategy.scope():``.
+        distribution: A ``keras.distribution.Distribution`` (``DataParallel``...) to
+            train under; JAX backend only. ``None`` takes the one set with
+            ``keras.distribution.set_distribution``, if any. A model given by name is
+            built in its scope; a ``keras.Model``, optimizer or metric given built must
+            have been built inside ``with distribution.scope():``.
         recipe: The name of one of the model's recipes, or a
             :class:`~mnistkit.Recipe`; ``None`` uses the recipe the model was built for,
             else its default recipe.
@@ -116,8 +121,10 @@ class Trainer:
 
     Raises:
         InvalidArgumentError: If a setting is out of range, the optimizer is unknown,
-            ``keep_prob`` is given for a model without dropout, or a model, optimizer or
-            metric given built is outside the ``strategy``'s scope.
+            ``keep_prob`` is given for a model without dropout, a model, optimizer or
+            metric given built is outside the ``strategy``'s or ``distribution``'s
+            scope, a ``distribution`` is given on another backend than JAX, or both a
+            ``strategy`` and a ``distribution`` are.
         UnknownNameError: If ``model`` or ``recipe`` names nothing registered.
 
     Example:
@@ -141,6 +148,7 @@ class Trainer:
         seed: int | None = None,
         deterministic: bool = False,
         strategy: Any = None,
+        distribution: Any = None,
         recipe: str | Recipe | None = None,
         precision: str | None = None,
         output: str | None = None,
@@ -151,6 +159,8 @@ class Trainer:
             seed = 0 if deterministic else random.SystemRandom().randrange(2**31)
         self.seed = int(seed)
         self.strategy = strategy
+        #: The ``keras.distribution`` trained under (given, or set globally), or ``None``.
+        self.distribution = sharding.resolve_distribution(distribution, strategy)
         keras.utils.set_random_seed(self.seed)
         if deterministic and keras.backend.backend() == "tensorflow":
             import tensorflow as tf
@@ -175,6 +185,8 @@ class Trainer:
             resolved = check_model_policy(model, precision)
         if strategy is not None:
             distribute.check_scope(strategy, model, optimizer=optimizer, metrics=metrics)
+        if self.distribution is not None:
+            sharding.check_placement(self.distribution, model, optimizer=optimizer, metrics=metrics)
         #: The model being trained (a plain ``keras.Model``).
         self.model: keras.Model = model
         #: The registered name of the model, or ``None`` for a model built by hand.
@@ -512,8 +524,9 @@ class Trainer:
         Returns:
             Seed, determinism, model name, output kind, recipe (with the precision
             resolved and the keep probability trained at), steps trained, batch size,
-            the seed of the last run's data order, the distribution strategy's class
-            name and replica count (``None`` and 1 without one), the SHA-256 of the data
+            the seed of the last run's data order, the class name of the
+            ``tf.distribute`` strategy or ``keras.distribution`` and its replica count
+            (``None`` and 1 without one), the SHA-256 of the data
             of the last ``fit`` (hashed when first read) and library versions, the Keras
             backend among them.
         """
@@ -529,8 +542,8 @@ class Trainer:
             "steps": int(np.asarray(optimizer.iterations)) if optimizer is not None else 0,
             "batch_size": recipe.batch_size if self._last else None,
             "data_seed": self._last.get("data_seed"),
-            "strategy": None if self.strategy is None else type(self.strategy).__name__,
-            "replicas": 1 if self.strategy is None else int(self.strategy.num_replicas_in_sync),
+            "strategy": self._distributed_by(),
+            "replicas": self._replicas(),
             "data_checksum": None if source is None else source.checksum(),
             "versions": {
                 "mnistkit": __version__,
@@ -560,7 +573,22 @@ class Trainer:
     # ------------------------------------------------------------------ the parts of a run
 
     def _scope(self) -> Any:
-        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+        if self.strategy is not None:
+            return self.strategy.scope()
+        if self.distribution is not None:
+            return self.distribution.scope()
+        return contextlib.nullcontext()
+
+    def _distributed_by(self) -> str | None:
+        chosen = self.strategy if self.strategy is not None else self.distribution
+        return None if chosen is None else type(chosen).__name__
+
+    def _replicas(self) -> int:
+        if self.strategy is not None:
+            return int(self.strategy.num_replicas_in_sync)
+        if self.distribution is not None:
+            return sharding.replicas(self.distribution)
+        return 1
 
     def _source(self, data: Any) -> DataSource:
         shape = tuple(int(d) for d in self.model.input_shape[1:])
