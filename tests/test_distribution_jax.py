@@ -1,12 +1,15 @@
-"""Training under keras.distribution on JAX: several devices of one process.
+"""Training under keras.distribution on JAX: several devices of one process, and several
+processes on localhost started by ``mnistkit train --coordinator --processes --process-id``.
 
-The runs go in subprocesses (distribution_run.py): JAX fixes its count of CPU devices
-when it starts, from ``XLA_FLAGS=--xla_force_host_platform_device_count=N``.
+The runs go in subprocesses (distribution_run.py, the command line): JAX fixes its count
+of CPU devices when it starts, from ``XLA_FLAGS=--xla_force_host_platform_device_count=N``,
+and a process joins one cluster only.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +18,8 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+
+from mnistkit.run_folder import CHECKPOINT_DIR
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "jax", reason="keras.distribution trains on the JAX backend"
@@ -35,6 +40,19 @@ def run_script(*arguments: str, devices: int = 2) -> subprocess.CompletedProcess
         check=False,
         env={**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": flags},
     )
+
+
+def jax_env(**extra: str) -> dict[str, str]:
+    """The environment of a process on JAX with one CPU device."""
+    env = {**os.environ, "KERAS_BACKEND": "jax", **extra}
+    env.pop("XLA_FLAGS", None)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def weights(result: Any, prefix: str) -> list[np.ndarray]:
@@ -75,3 +93,76 @@ def test_a_model_built_outside_the_scope_is_refused_with_the_fix(two_devices: An
     assert "was built outside the scope of the DataParallel" in message
     assert "with distribution.scope():" in message
     assert "\n" not in message
+
+
+# ---------------------------------------------------------------- two processes, localhost
+
+TRAIN = ["-m", "mnistkit", "train", "softmax", "--steps", "100", "--seed", "0"]
+TRAIN += ["--keep-checkpoints"]
+
+
+def train_in_processes(tmp_path: Path, processes: int) -> list[subprocess.CompletedProcess[str]]:
+    """Run ``mnistkit train`` as ``processes`` processes on localhost, each in a folder of
+    its own (process I in tmp_path/process-I, writing --output tmp_path/output-I)."""
+    cluster = ["--coordinator", f"127.0.0.1:{free_port()}", "--processes", str(processes)]
+    started = []
+    try:
+        for index in range(processes):
+            folder = tmp_path / f"process-{index}"
+            folder.mkdir()
+            output = ["--output", str(tmp_path / f"output-{index}")]
+            command = [sys.executable, *TRAIN, *output, *cluster, "--process-id", str(index)]
+            started.append(
+                subprocess.Popen(
+                    command,
+                    cwd=folder,
+                    env=jax_env(),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        done = []
+        for process in started:
+            out, err = process.communicate(timeout=TIMEOUT)
+            done.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
+        return done
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def model_weights(path: Path) -> list[np.ndarray]:
+    from mnistkit import load_model
+
+    return [np.asarray(w) for w in load_model(path).get_weights()]
+
+
+@pytest.mark.slow
+def test_two_processes_train_the_weights_of_one_and_only_the_chief_writes(
+    tmp_path: Path,
+) -> None:
+    chief, worker = train_in_processes(tmp_path, 2)
+    assert chief.returncode == 0, chief.stderr[-3000:]
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    assert "Test accuracy" in chief.stdout
+    assert "as process 1 of 2" in worker.stdout
+    assert not (tmp_path / "output-1").exists()  # the worker writes no run folder
+    assert list((tmp_path / "process-1").iterdir()) == []  # nor anything beside it
+    assert (tmp_path / "output-0" / CHECKPOINT_DIR / "state.json").exists()  # the chief's
+
+    alone = subprocess.run(
+        [sys.executable, *TRAIN, "--output", str(tmp_path / "alone")],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        env=jax_env(),
+    )
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    two = model_weights(tmp_path / "output-0" / "model.keras")
+    one = model_weights(tmp_path / "alone" / "model.keras")
+    for mine, theirs in zip(two, one, strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)

@@ -12,14 +12,22 @@ and the checkpoints in it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import keras
 
 from mnistkit.errors import InvalidArgumentError
 
-__all__ = ["check_distribution", "check_placement", "replicas", "resolve_distribution"]
+__all__ = [
+    "check_distribution",
+    "check_placement",
+    "detached",
+    "local_copy",
+    "replicas",
+    "resolve_distribution",
+]
 
 
 def resolve_distribution(distribution: Any, strategy: Any = None) -> Any:
@@ -139,6 +147,50 @@ def replicas(distribution: Any) -> int:
         Its ``num_model_replicas``.
     """
     return int(distribution.num_model_replicas)
+
+
+@contextlib.contextmanager
+def detached() -> Iterator[None]:
+    """Run the block with no ``keras.distribution`` in force, then restore the one that was.
+
+    Keras shards the data of ``fit``, ``evaluate`` and ``predict`` among the processes of
+    the distribution in force; work that each process does on its own, with its own
+    data (a :func:`local_copy` predicting), runs detached from it.
+
+    Example:
+        >>> import keras
+        >>> with detached():
+        ...     keras.distribution.distribution() is None
+        True
+    """
+    outer = keras.distribution.distribution()
+    keras.distribution.set_distribution(None)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(outer)
+
+
+def local_copy(model: keras.Model) -> keras.Model:
+    """Return a copy of ``model`` on this process's own devices, with its current weights.
+
+    Under a distribution over several processes a model's variables span the devices of
+    every process, and Keras runs them only on data sharded among the processes. A
+    process that predicts on data of its own (the accuracy of the batch about to be
+    trained on, the test images of a run) uses a copy made here, under :func:`detached`.
+
+    Args:
+        model: A functional or sequential ``keras.Model`` whose variables are replicated
+            (as under ``keras.distribution.DataParallel``).
+
+    Returns:
+        The copy, a ``keras.Model`` of the same layers and weights.
+    """
+    weights = model.get_weights()
+    with detached():
+        copy = keras.models.clone_model(model)
+        copy.set_weights(weights)
+    return copy
 
 
 def _on_mesh(variables: Sequence[Any], devices: int) -> bool:

@@ -15,16 +15,15 @@ import contextlib
 import dataclasses
 import importlib.metadata
 import platform
-import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from mnistkit import _interrupts, checkpoints, distribute, sharding, streams
+from mnistkit import _interrupts, checkpoints, cluster, distribute, sharding, streams
 from mnistkit._callbacks import (
     Checkpointer,
     DivergenceGuard,
@@ -95,7 +94,8 @@ class Trainer:
         keep_prob: Dropout keep probability while training; evaluation and prediction
             run without dropout.
         seed: Seed of the weights, the data order and dropout. ``None`` draws one,
-            recorded in :attr:`metadata` so the run can be repeated.
+            recorded in :attr:`metadata` so the run can be repeated (under a
+            distribution over several processes, the chief's draw, in every process).
         deterministic: Make runs bitwise repeatable on CPU: on TensorFlow, by turning
             on its op determinism (a process-wide switch); JAX and PyTorch are on CPU
             already. The seed defaults to 0.
@@ -155,12 +155,12 @@ class Trainer:
     ) -> None:
         _check_settings(optimizer, learning_rate, seed, metrics)
         self.deterministic = check_bool(deterministic, "deterministic")
-        if seed is None:
-            seed = 0 if deterministic else random.SystemRandom().randrange(2**31)
-        self.seed = int(seed)
         self.strategy = strategy
         #: The ``keras.distribution`` trained under (given, or set globally), or ``None``.
         self.distribution = sharding.resolve_distribution(distribution, strategy)
+        if seed is None:  # in a cluster of processes, the chief's draw
+            seed = 0 if deterministic else cluster.shared_seed(self.distribution)
+        self.seed = int(seed)
         keras.utils.set_random_seed(self.seed)
         if deterministic and keras.backend.backend() == "tensorflow":
             import tensorflow as tf
@@ -250,7 +250,8 @@ class Trainer:
             batch_size: Examples per step, the global batch: a ``strategy`` splits it
                 among its replicas (ignored for a ``tf.data.Dataset``).
             validation_data: Evaluated at the end of each epoch and of each logged
-                stretch of steps, in the same forms as ``data``.
+                stretch of steps, in the same forms as ``data`` (under a distribution
+                over several processes, at the logged steps only).
             log_every: Print ``step N, training accuracy A`` every ``N`` steps, from
                 step 0, measured on the batch about to be trained on with dropout off
                 (and before any shift its recipe applies), and record each stretch's
@@ -262,9 +263,12 @@ class Trainer:
                 may run up to 10 steps per call into the backend (Keras's
                 ``steps_per_execution``, :doc:`/scaling`).
             checkpoint_dir: Save checkpoints there every ``checkpoint_every`` steps, at
-                the end, and when the run is interrupted. Ctrl-C lets the steps under
+                the end, and when the run is interrupted. Under a distribution over
+                several processes, the chief (process 0) saves them; the others write
+                nothing. Ctrl-C lets the steps under
                 way finish first; a second Ctrl-C interrupts at once.
-            resume: Continue the run checkpointed in ``checkpoint_dir``.
+            resume: Continue the run checkpointed in ``checkpoint_dir`` (not yet under a
+                distribution over several processes).
             checkpoint_every: Steps between periodic checkpoints.
             verbose: 0 for silence; 1 for Keras's progress bar per epoch, 2 for a line
                 per epoch, or, with ``log_every``, the log lines. ``"auto"``: the log
@@ -297,10 +301,19 @@ class Trainer:
         plan = self._plan(recipe, source, log_every, checkpoint_dir, checkpoint_every)
         if checkpoint_dir is None and resume:
             raise InvalidArgumentError("`resume=True` needs the `checkpoint_dir` to resume from.")
+        processes = 1 if self.distribution is None else int(self.distribution.num_processes)
+        if resume and processes > 1:
+            raise InvalidArgumentError(
+                "`resume=True` is not supported yet under a distribution over several "
+                f"processes ({processes})."
+            )
         # One step per call under a strategy, for a callback that watches steps, and on
-        # PyTorch, whose Keras trainer runs one step per call only.
+        # PyTorch, whose Keras trainer runs one step per call only. Over several
+        # processes, too: each must make the same calls into the backend, whatever
+        # callbacks it was given (the chief's write the run folder).
         every_step = (
             self.strategy is not None
+            or processes > 1
             or any(map(watches_steps, callbacks))
             or keras.backend.backend() == "torch"
         )
@@ -316,7 +329,7 @@ class Trainer:
         data_seed = streams.stream_seed(self.seed, self._runs)
         clock = StepClock(0)
         checkpointer = None
-        if checkpoint_dir is not None:
+        if checkpoint_dir is not None and cluster.is_chief(self.distribution):
             record = {
                 "model": self.model_name or self.model.name,
                 "backend": keras.backend.backend(),
@@ -378,7 +391,7 @@ class Trainer:
                         epochs=end_epoch,
                         steps_per_epoch=per_epoch,
                         validation_data=None
-                        if validation is None
+                        if validation is None or processes > 1
                         else validation.evaluation_batches(EVALUATION_BATCH, one_hot),
                         callbacks=[interrupt, *ours, history, *callbacks],
                         shuffle=False,
@@ -468,8 +481,14 @@ class Trainer:
             size = check_positive_int(batch_size, "batch_size")
         one_hot = self._compile(self.recipe, None, None)
         batches = self._source(data).evaluation_batches(size, one_hot)
-        with self._scope():
-            result = self.model.evaluate(batches, verbose=0, return_dict=True)
+        if self.distribution is not None and int(self.distribution.num_processes) > 1:
+            with sharding.detached():  # each process evaluates all of data, on its own
+                copy = sharding.local_copy(self.model)
+                copy.compile(loss=self.model.loss, metrics=[_fresh(m) for m in self._metrics])
+                result = copy.evaluate(batches, verbose=0, return_dict=True)
+        else:
+            with self._scope():
+                result = self.model.evaluate(batches, verbose=0, return_dict=True)
         return {name: float(value) for name, value in result.items()}
 
     def predict(
@@ -513,9 +532,10 @@ class Trainer:
             >>> bool((std > 0).any())
             True
         """
-        return self.predictor.predict(
-            images, samples=samples, keep_prob=keep_prob, batch_size=batch_size
-        )
+        with self._local_predictor() as predictor:
+            return predictor.predict(
+                images, samples=samples, keep_prob=keep_prob, batch_size=batch_size
+            )
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -578,6 +598,16 @@ class Trainer:
         if self.distribution is not None:
             return self.distribution.scope()
         return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _local_predictor(self) -> Iterator[Predictor]:
+        """The predictor of this process's own data: under a distribution over several
+        processes, that of a copy of the model on this process's devices."""
+        if self.distribution is None or int(self.distribution.num_processes) == 1:
+            yield self.predictor
+            return
+        with sharding.detached():
+            yield Predictor(sharding.local_copy(self.model), output=self.output)
 
     def _distributed_by(self) -> str | None:
         chosen = self.strategy if self.strategy is not None else self.distribution
@@ -696,7 +726,8 @@ class Trainer:
             if batch is None:
                 return None
             images, labels = batch
-            return float(np.mean(self.predictor.predict(images).argmax(axis=1) == labels))
+            with self._local_predictor() as predictor:
+                return float(np.mean(predictor.predict(images).argmax(axis=1) == labels))
 
         return accuracy
 
@@ -706,7 +737,8 @@ class Trainer:
         pair = (validation.arrays.images, validation.arrays.labels)
 
         def validate() -> dict[str, float]:
-            figures = self.predictor.evaluate(pair)
+            with self._local_predictor() as predictor:
+                figures = predictor.evaluate(pair)
             return {"loss": figures["loss"], "accuracy": figures["accuracy"]}
 
         return validate
@@ -742,6 +774,13 @@ def _identify(model: Any) -> tuple[str | None, Any]:
     check_one_output(model)
     info = model_info(model)
     return (None if info is None else info.name), info
+
+
+def _fresh(metric: Any) -> Any:
+    """A metric name as it is; a metric instance anew, with no state, from its config."""
+    if isinstance(metric, keras.metrics.Metric):
+        return type(metric).from_config(metric.get_config())
+    return metric
 
 
 def _check_callbacks(callbacks: Any) -> None:
