@@ -9,9 +9,11 @@ and a process joins one cluster only.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +168,64 @@ def test_two_processes_train_the_weights_of_one_and_only_the_chief_writes(
     one = model_weights(tmp_path / "alone" / "model.keras")
     for mine, theirs in zip(two, one, strict=True):
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_process_that_never_comes_stops_the_chief_in_bounded_time_naming_it(
+    tmp_path: Path,
+) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    cluster = ["--coordinator", address, "--processes", "2", "--process-id", "0"]
+    cluster += ["--join-timeout", "3"]
+    started = time.monotonic()
+    chief = subprocess.run(
+        [sys.executable, *TRAIN, "--output", str(tmp_path / "run"), *cluster],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        env=jax_env(),
+    )
+    assert time.monotonic() - started < 60  # 3 s of waiting, the rest starting Python
+    assert chief.returncode == 1
+    errors = [line for line in chief.stderr.splitlines() if line.startswith("mnistkit:")]
+    assert errors == [
+        f"mnistkit: error: Process 1 did not join the cluster at {address} within 3 s (1 of 2 "
+        f"came): start it with the same --coordinator, or check that it can reach {address}."
+    ]
+    assert "Traceback" not in chief.stderr
+    assert not (tmp_path / "run").exists()  # nothing was trained: no run folder
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_the_wait_for_the_other_processes_at_once(tmp_path: Path) -> None:
+    port = free_port()
+    cluster = ["--coordinator", f"127.0.0.1:{port}", "--processes", "2", "--process-id", "0"]
+    chief = subprocess.Popen(
+        [sys.executable, *TRAIN, "--output", str(tmp_path / "run"), *cluster],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=jax_env(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the chief listens for the others
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.25)
+        sent = time.monotonic()
+        chief.send_signal(signal.SIGINT)
+        _, err = chief.communicate(timeout=30)
+        assert time.monotonic() - sent < 5  # not the 300 s of --join-timeout
+    finally:
+        if chief.poll() is None:
+            chief.kill()
+            chief.wait()
+    assert chief.returncode == 130
+    assert [line for line in err.splitlines() if line.startswith("mnistkit:")] == [
+        "mnistkit: interrupted"
+    ]

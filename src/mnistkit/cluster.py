@@ -17,9 +17,15 @@ import random
 from typing import Any
 
 from mnistkit.errors import InvalidArgumentError
-from mnistkit.validation import check_non_negative_int, check_positive_int, invalid
+from mnistkit.rendezvous import gather
+from mnistkit.validation import (
+    check_non_negative_int,
+    check_positive_float,
+    check_positive_int,
+    invalid,
+)
 
-__all__ = ["check_address", "is_chief", "join", "shared_seed"]
+__all__ = ["JOIN_TIMEOUT", "check_address", "is_chief", "join", "shared_seed"]
 
 
 def check_address(address: Any, name: str = "coordinator") -> tuple[str, int]:
@@ -48,23 +54,34 @@ def check_address(address: Any, name: str = "coordinator") -> tuple[str, int]:
     return host, int(port)
 
 
-def join(coordinator: str, processes: int, process_id: int) -> None:
+#: Seconds a process waits for the others to join, unless told otherwise (as JAX waits).
+JOIN_TIMEOUT = 300.0
+
+
+def join(
+    coordinator: str, processes: int, process_id: int, *, timeout: float = JOIN_TIMEOUT
+) -> None:
     """Join this process to a cluster of ``processes``, with Keras's distribution API.
 
     Call it in every process before anything else runs on JAX. It waits until every
-    process has joined.
+    process has come (:func:`mnistkit.rendezvous.gather`, on the coordinator's port), at
+    most ``timeout`` seconds, then connects them with ``keras.distribution.initialize``.
 
     Args:
         coordinator: ``HOST:PORT`` where the chief (process 0) listens, reachable from
             every process.
         processes: How many processes the cluster has.
         process_id: This process's id, from 0 to ``processes - 1``.
+        timeout: Seconds to wait for every process to come.
 
     Raises:
         InvalidArgumentError: If a setting is out of range, or Keras runs on another
             backend than JAX.
+        ClusterError: If a process does not come within ``timeout``, naming it and the
+            coordinator's address.
     """
-    check_address(coordinator)
+    host, port = check_address(coordinator)
+    timeout = check_positive_float(timeout, "timeout")
     processes = check_positive_int(processes, "processes")
     process_id = check_non_negative_int(process_id, "process_id")
     if process_id >= processes:
@@ -77,6 +94,7 @@ def join(coordinator: str, processes: int, process_id: int) -> None:
             f"Several processes train under keras.distribution, on the JAX backend; this is "
             f"Keras's {backend!r} backend. Set KERAS_BACKEND=jax."
         )
+    gather(host.strip("[]"), port, processes, process_id, timeout=timeout)
     import jax
 
     # Collectives between the CPUs of several processes go through Gloo (JAX's default

@@ -15,9 +15,9 @@ import argparse
 from typing import Any
 
 from mnistkit.cli._parser import option_type, usage_error
-from mnistkit.cluster import check_address
+from mnistkit.cluster import JOIN_TIMEOUT, check_address
 from mnistkit.errors import InvalidArgumentError
-from mnistkit.validation import check_non_negative_int, check_positive_int
+from mnistkit.validation import check_non_negative_int, check_positive_float, check_positive_int
 
 _OPTIONS = ("coordinator", "processes", "process_id")
 
@@ -46,6 +46,14 @@ def add_cluster_options(parser: argparse.ArgumentParser) -> None:
         type=option_type(int, check_non_negative_int, "process_id"),
         metavar="I",
         help="this process's id, from 0 (the chief, which writes the run folder) to N-1",
+    )
+    group.add_argument(
+        "--join-timeout",
+        type=option_type(float, check_positive_float, "join_timeout"),
+        default=JOIN_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait for every process to come (default: {JOIN_TIMEOUT:g}); "
+        "then stop, naming the processes missing",
     )
 
 
@@ -80,7 +88,7 @@ def join_cluster(args: argparse.Namespace) -> Any:
     from mnistkit.cluster import join
 
     try:
-        join(args.coordinator, args.processes, args.process_id)
+        join(args.coordinator, args.processes, args.process_id, timeout=args.join_timeout)
     except InvalidArgumentError as error:
         usage_error(args, str(error))
     import keras
