@@ -247,8 +247,9 @@ class Trainer:
                 comes: the recipe's ``shift`` applies to arrays and splits only.
             steps: How many training steps to run.
             epochs: How many passes over ``data`` to run.
-            batch_size: Examples per step, the global batch: a ``strategy`` splits it
-                among its replicas (ignored for a ``tf.data.Dataset``).
+            batch_size: Examples per step, the global batch: a ``strategy`` or
+                ``distribution`` splits it among its replicas (ignored for a
+                ``tf.data.Dataset``).
             validation_data: Evaluated at the end of each epoch and of each logged
                 stretch of steps, in the same forms as ``data`` (under a distribution
                 over several processes, at the logged steps only).
@@ -263,10 +264,10 @@ class Trainer:
                 may run up to 10 steps per call into the backend (Keras's
                 ``steps_per_execution``, :doc:`/scaling`).
             checkpoint_dir: Save checkpoints there every ``checkpoint_every`` steps, at
-                the end, and when the run is interrupted. Under a distribution over
-                several processes, the chief (process 0) saves them; the others write
-                nothing. Ctrl-C lets the steps under
-                way finish first; a second Ctrl-C interrupts at once.
+                the end, and when the run is interrupted. Ctrl-C lets the steps under
+                way finish first; a second Ctrl-C interrupts at once. Under a
+                distribution over several processes, the chief (process 0) saves them;
+                the others write nothing.
             resume: Continue the run checkpointed in ``checkpoint_dir`` (not yet under a
                 distribution over several processes).
             checkpoint_every: Steps between periodic checkpoints.
@@ -546,9 +547,8 @@ class Trainer:
             resolved and the keep probability trained at), steps trained, batch size,
             the seed of the last run's data order, the class name of the
             ``tf.distribute`` strategy or ``keras.distribution`` and its replica count
-            (``None`` and 1 without one), the SHA-256 of the data
-            of the last ``fit`` (hashed when first read) and library versions, the Keras
-            backend among them.
+            (``None`` and 1 without one), the SHA-256 of the data of the last ``fit``
+            (hashed when first read) and library versions, the Keras backend among them.
         """
         recipe: Recipe = self._last.get("recipe", self.recipe)
         source: DataSource | None = self._last.get("data")
