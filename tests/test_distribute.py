@@ -204,3 +204,34 @@ except InvalidArgumentError as error:
         "(keras-team/keras#20585). Use tf.distribute.MirroredStrategy for the GPUs of one "
         "machine; across machines, keras.distribution on the JAX backend."
     ]
+
+
+# ---------------------------------------------------------------- keras.distribution (JAX)
+
+
+@pytest.mark.skipif(keras.backend.backend() == "jax", reason="refused on the other backends")
+def test_a_keras_distribution_on_another_backend_is_refused_naming_the_backend() -> None:
+    distribution = keras.distribution.DataParallel(devices=["cpu:0"])
+    backend = keras.backend.backend()
+    with pytest.raises(InvalidArgumentError) as caught:
+        Trainer("softmax", distribution=distribution)
+    assert str(caught.value).startswith(
+        f"keras.distribution needs the JAX backend; this is Keras's {backend!r} backend."
+    )
+    keras.distribution.set_distribution(distribution)
+    try:
+        with pytest.raises(InvalidArgumentError, match="needs the JAX backend"):
+            Trainer("softmax")  # one set globally is honoured, so refused too
+    finally:
+        keras.distribution.set_distribution(None)
+
+
+def test_a_strategy_and_a_distribution_together_are_refused(one_cpu) -> None:
+    distribution = keras.distribution.DataParallel(devices=["cpu:0"])
+    with pytest.raises(InvalidArgumentError, match=r"either `strategy` .* or `distribution`"):
+        Trainer("softmax", strategy=one_cpu, distribution=distribution)
+
+
+def test_a_distribution_that_is_not_one_is_refused_naming_what_is_expected() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"Expected a keras.distribution.DataParallel"):
+        Trainer("softmax", distribution="data_parallel")

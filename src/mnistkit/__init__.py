@@ -33,6 +33,7 @@ from mnistkit.datasets import (
 )
 from mnistkit.errors import (
     CheckpointError,
+    ClusterError,
     DataFormatError,
     DataNotFoundError,
     ExportError,
@@ -79,6 +80,7 @@ register_when_keras_loads()
 
 __all__ = [
     "CheckpointError",
+    "ClusterError",
     "DataFormatError",
     "DataNotFoundError",
     "Datasets",

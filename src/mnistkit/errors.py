@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "CheckpointError",
+    "ClusterError",
     "DataFormatError",
     "DataNotFoundError",
     "ExportError",
@@ -93,3 +94,7 @@ class MissingDependencyError(MnistkitError, ModuleNotFoundError):
 
 class ExportError(MnistkitError, RuntimeError):
     """A converter failed, or an exported model disagrees with the model it came from."""
+
+
+class ClusterError(MnistkitError, ConnectionError):
+    """A process of a cluster did not come in time, or the chief did not answer."""

@@ -15,16 +15,15 @@ import contextlib
 import dataclasses
 import importlib.metadata
 import platform
-import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from mnistkit import _interrupts, checkpoints, distribute, streams
+from mnistkit import _interrupts, checkpoints, cluster, distribute, sharding, streams
 from mnistkit._callbacks import (
     Checkpointer,
     DivergenceGuard,
@@ -80,9 +79,9 @@ class Trainer:
     recipe's. The Trainer sets the model's dropout layers to it, and the model keeps
     it: a saved model carries the keep probability it trained at.
 
-    Under a ``strategy``, the batch size is the global batch, split among the
-    replicas: at the recipe's batch size the run trains as on one device (see
-    :doc:`/scaling`).
+    Under a ``strategy`` or a ``distribution``, the batch size is the global batch,
+    split among the replicas: at the recipe's batch size the run trains as on one
+    device (see :doc:`/scaling`).
 
     Args:
         model: A ``keras.Model``, or the name of a registered model to build.
@@ -95,7 +94,8 @@ class Trainer:
         keep_prob: Dropout keep probability while training; evaluation and prediction
             run without dropout.
         seed: Seed of the weights, the data order and dropout. ``None`` draws one,
-            recorded in :attr:`metadata` so the run can be repeated.
+            recorded in :attr:`metadata` so the run can be repeated (under a
+            distribution over several processes, the chief's draw, in every process).
         deterministic: Make runs bitwise repeatable on CPU: on TensorFlow, by turning
             on its op determinism (a process-wide switch); JAX and PyTorch are on CPU
             already. The seed defaults to 0.
@@ -103,6 +103,11 @@ class Trainer:
             (or CPUs) of one machine; TensorFlow backend only. A model given by name is
             built in its scope; a ``keras.Model``, optimizer or metric given built must
             have been built inside ``with strategy.scope():``.
+        distribution: A ``keras.distribution.Distribution`` (``DataParallel``...) to
+            train under; JAX backend only. ``None`` takes the one set with
+            ``keras.distribution.set_distribution``, if any. A model given by name is
+            built in its scope; a ``keras.Model``, optimizer or metric given built must
+            have been built inside ``with distribution.scope():``.
         recipe: The name of one of the model's recipes, or a
             :class:`~mnistkit.Recipe`; ``None`` uses the recipe the model was built for,
             else its default recipe.
@@ -116,8 +121,10 @@ class Trainer:
 
     Raises:
         InvalidArgumentError: If a setting is out of range, the optimizer is unknown,
-            ``keep_prob`` is given for a model without dropout, or a model, optimizer or
-            metric given built is outside the ``strategy``'s scope.
+            ``keep_prob`` is given for a model without dropout, a model, optimizer or
+            metric given built is outside the ``strategy``'s or ``distribution``'s
+            scope, a ``distribution`` is given on another backend than JAX, or both a
+            ``strategy`` and a ``distribution`` are.
         UnknownNameError: If ``model`` or ``recipe`` names nothing registered.
 
     Example:
@@ -141,16 +148,19 @@ class Trainer:
         seed: int | None = None,
         deterministic: bool = False,
         strategy: Any = None,
+        distribution: Any = None,
         recipe: str | Recipe | None = None,
         precision: str | None = None,
         output: str | None = None,
     ) -> None:
         _check_settings(optimizer, learning_rate, seed, metrics)
         self.deterministic = check_bool(deterministic, "deterministic")
-        if seed is None:
-            seed = 0 if deterministic else random.SystemRandom().randrange(2**31)
-        self.seed = int(seed)
         self.strategy = strategy
+        #: The ``keras.distribution`` trained under (given, or set globally), or ``None``.
+        self.distribution = sharding.resolve_distribution(distribution, strategy)
+        if seed is None:  # in a cluster of processes, the chief's draw
+            seed = 0 if deterministic else cluster.shared_seed(self.distribution)
+        self.seed = int(seed)
         keras.utils.set_random_seed(self.seed)
         if deterministic and keras.backend.backend() == "tensorflow":
             import tensorflow as tf
@@ -175,6 +185,8 @@ class Trainer:
             resolved = check_model_policy(model, precision)
         if strategy is not None:
             distribute.check_scope(strategy, model, optimizer=optimizer, metrics=metrics)
+        if self.distribution is not None:
+            sharding.check_placement(self.distribution, model, optimizer=optimizer, metrics=metrics)
         #: The model being trained (a plain ``keras.Model``).
         self.model: keras.Model = model
         #: The registered name of the model, or ``None`` for a model built by hand.
@@ -235,10 +247,12 @@ class Trainer:
                 comes: the recipe's ``shift`` applies to arrays and splits only.
             steps: How many training steps to run.
             epochs: How many passes over ``data`` to run.
-            batch_size: Examples per step, the global batch: a ``strategy`` splits it
-                among its replicas (ignored for a ``tf.data.Dataset``).
+            batch_size: Examples per step, the global batch: a ``strategy`` or
+                ``distribution`` splits it among its replicas (ignored for a
+                ``tf.data.Dataset``).
             validation_data: Evaluated at the end of each epoch and of each logged
-                stretch of steps, in the same forms as ``data``.
+                stretch of steps, in the same forms as ``data`` (under a distribution
+                over several processes, at the logged steps only).
             log_every: Print ``step N, training accuracy A`` every ``N`` steps, from
                 step 0, measured on the batch about to be trained on with dropout off
                 (and before any shift its recipe applies), and record each stretch's
@@ -251,8 +265,11 @@ class Trainer:
                 ``steps_per_execution``, :doc:`/scaling`).
             checkpoint_dir: Save checkpoints there every ``checkpoint_every`` steps, at
                 the end, and when the run is interrupted. Ctrl-C lets the steps under
-                way finish first; a second Ctrl-C interrupts at once.
-            resume: Continue the run checkpointed in ``checkpoint_dir``.
+                way finish first; a second Ctrl-C interrupts at once. Under a
+                distribution over several processes, the chief (process 0) saves them;
+                the others write nothing.
+            resume: Continue the run checkpointed in ``checkpoint_dir`` (not yet under a
+                distribution over several processes).
             checkpoint_every: Steps between periodic checkpoints.
             verbose: 0 for silence; 1 for Keras's progress bar per epoch, 2 for a line
                 per epoch, or, with ``log_every``, the log lines. ``"auto"``: the log
@@ -290,10 +307,19 @@ class Trainer:
         optimizer = self._given_optimizer or getattr(self.model, "optimizer", None)
         averaged = recipe.ema is not None or bool(getattr(optimizer, "use_ema", False))
         keep_steps = averaged and checkpoint_dir is not None and keras.backend.backend() == "jax"
+        processes = 1 if self.distribution is None else int(self.distribution.num_processes)
+        if resume and processes > 1:
+            raise InvalidArgumentError(
+                "`resume=True` is not supported yet under a distribution over several "
+                f"processes ({processes})."
+            )
         # One step per call under a strategy, for a callback that watches steps, and on
-        # PyTorch, whose Keras trainer runs one step per call only.
+        # PyTorch, whose Keras trainer runs one step per call only. Over several
+        # processes, too: each must make the same calls into the backend, whatever
+        # callbacks it was given (the chief's write the run folder).
         every_step = (
             self.strategy is not None
+            or processes > 1
             or any(map(watches_steps, callbacks))
             or keras.backend.backend() == "torch"
             or keep_steps
@@ -310,7 +336,7 @@ class Trainer:
         data_seed = streams.stream_seed(self.seed, self._runs)
         clock = StepClock(0)
         checkpointer = None
-        if checkpoint_dir is not None:
+        if checkpoint_dir is not None and cluster.is_chief(self.distribution):
             record = {
                 "model": self.model_name or self.model.name,
                 "backend": keras.backend.backend(),
@@ -372,7 +398,7 @@ class Trainer:
                         epochs=end_epoch,
                         steps_per_epoch=per_epoch,
                         validation_data=None
-                        if validation is None
+                        if validation is None or processes > 1
                         else validation.evaluation_batches(EVALUATION_BATCH, one_hot),
                         callbacks=[interrupt, *ours, history, *callbacks],
                         shuffle=False,
@@ -464,8 +490,14 @@ class Trainer:
             size = check_positive_int(batch_size, "batch_size")
         one_hot = self._compile(self.recipe, None, None)
         batches = self._source(data).evaluation_batches(size, one_hot)
-        with self._scope():
-            result = self.model.evaluate(batches, verbose=0, return_dict=True)
+        if self.distribution is not None and int(self.distribution.num_processes) > 1:
+            with sharding.detached():  # each process evaluates all of data, on its own
+                copy = sharding.local_copy(self.model)
+                copy.compile(loss=self.model.loss, metrics=[_fresh(m) for m in self._metrics])
+                result = copy.evaluate(batches, verbose=0, return_dict=True)
+        else:
+            with self._scope():
+                result = self.model.evaluate(batches, verbose=0, return_dict=True)
         return {name: float(value) for name, value in result.items()}
 
     def predict(
@@ -509,9 +541,10 @@ class Trainer:
             >>> bool((std > 0).any())
             True
         """
-        return self.predictor.predict(
-            images, samples=samples, keep_prob=keep_prob, batch_size=batch_size
-        )
+        with self._local_predictor() as predictor:
+            return predictor.predict(
+                images, samples=samples, keep_prob=keep_prob, batch_size=batch_size
+            )
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -520,10 +553,10 @@ class Trainer:
         Returns:
             Seed, determinism, model name, output kind, recipe (with the precision
             resolved and the keep probability trained at), steps trained, batch size,
-            the seed of the last run's data order, the distribution strategy's class
-            name and replica count (``None`` and 1 without one), the SHA-256 of the data
-            of the last ``fit`` (hashed when first read) and library versions, the Keras
-            backend among them.
+            the seed of the last run's data order, the class name of the
+            ``tf.distribute`` strategy or ``keras.distribution`` and its replica count
+            (``None`` and 1 without one), the SHA-256 of the data of the last ``fit``
+            (hashed when first read) and library versions, the Keras backend among them.
         """
         recipe: Recipe = self._last.get("recipe", self.recipe)
         source: DataSource | None = self._last.get("data")
@@ -537,8 +570,8 @@ class Trainer:
             "steps": int(np.asarray(optimizer.iterations)) if optimizer is not None else 0,
             "batch_size": recipe.batch_size if self._last else None,
             "data_seed": self._last.get("data_seed"),
-            "strategy": None if self.strategy is None else type(self.strategy).__name__,
-            "replicas": 1 if self.strategy is None else int(self.strategy.num_replicas_in_sync),
+            "strategy": self._distributed_by(),
+            "replicas": self._replicas(),
             "data_checksum": None if source is None else source.checksum(),
             "versions": {
                 "mnistkit": __version__,
@@ -568,7 +601,32 @@ class Trainer:
     # ------------------------------------------------------------------ the parts of a run
 
     def _scope(self) -> Any:
-        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+        if self.strategy is not None:
+            return self.strategy.scope()
+        if self.distribution is not None:
+            return self.distribution.scope()
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _local_predictor(self) -> Iterator[Predictor]:
+        """The predictor of this process's own data: under a distribution over several
+        processes, that of a copy of the model on this process's devices."""
+        if self.distribution is None or int(self.distribution.num_processes) == 1:
+            yield self.predictor
+            return
+        with sharding.detached():
+            yield Predictor(sharding.local_copy(self.model), output=self.output)
+
+    def _distributed_by(self) -> str | None:
+        chosen = self.strategy if self.strategy is not None else self.distribution
+        return None if chosen is None else type(chosen).__name__
+
+    def _replicas(self) -> int:
+        if self.strategy is not None:
+            return int(self.strategy.num_replicas_in_sync)
+        if self.distribution is not None:
+            return sharding.replicas(self.distribution)
+        return 1
 
     def _source(self, data: Any) -> DataSource:
         shape = tuple(int(d) for d in self.model.input_shape[1:])
@@ -676,7 +734,8 @@ class Trainer:
             if batch is None:
                 return None
             images, labels = batch
-            return float(np.mean(self.predictor.predict(images).argmax(axis=1) == labels))
+            with self._local_predictor() as predictor:
+                return float(np.mean(predictor.predict(images).argmax(axis=1) == labels))
 
         return accuracy
 
@@ -686,7 +745,8 @@ class Trainer:
         pair = (validation.arrays.images, validation.arrays.labels)
 
         def validate() -> dict[str, float]:
-            figures = self.predictor.evaluate(pair)
+            with self._local_predictor() as predictor:
+                figures = predictor.evaluate(pair)
             return {"loss": figures["loss"], "accuracy": figures["accuracy"]}
 
         return validate
@@ -722,6 +782,13 @@ def _identify(model: Any) -> tuple[str | None, Any]:
     check_one_output(model)
     info = model_info(model)
     return (None if info is None else info.name), info
+
+
+def _fresh(metric: Any) -> Any:
+    """A metric name as it is; a metric instance anew, with no state, from its config."""
+    if isinstance(metric, keras.metrics.Metric):
+        return type(metric).from_config(metric.get_config())
+    return metric
 
 
 def _check_callbacks(callbacks: Any) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from mnistkit._files import restate
 from mnistkit._signals import Terminated
+from mnistkit.cli._cluster import add_cluster_options, join_cluster
 from mnistkit.cli._models import add_dataset_option, load_data, recipe_argument
 from mnistkit.cli._parser import (
     EXIT_INTERRUPTED,
@@ -58,7 +59,9 @@ examples:
   mnistkit train softmax --recipe runs/tune-softmax/best_recipe.json
   mnistkit train deep_cnn --steps 2000 --seed 1 --output runs/cnn
   mnistkit train deep_cnn --output runs/cnn --resume
-  mnistkit train deep_cnn --optimizer sgd --learning-rate 0.05 --keep-prob 0.7"""
+  mnistkit train deep_cnn --optimizer sgd --learning-rate 0.05 --keep-prob 0.7
+  KERAS_BACKEND=jax mnistkit train softmax --coordinator localhost:8476 --processes 2 \
+      --process-id 0                               (and --process-id 1 in a second shell)"""
 
 # The options that override a recipe's field of the same name: (convert, check, metavar,
 # help), for an option whose value the API's check takes.
@@ -186,6 +189,7 @@ def add_parser(commands: Any, name: str) -> None:
         help="train on several devices: mirrored, on every GPU of this machine (TensorFlow "
         "backend). --batch-size stays the global batch, split among the devices",
     )
+    add_cluster_options(parser)
 
 
 def _folder(text: str) -> Path:
@@ -212,10 +216,13 @@ def run(args: argparse.Namespace) -> int:
             strategy = make_strategy(args.strategy)
         except InvalidArgumentError as error:
             usage_error(args, f"argument --strategy: {error}")
+    distribution = join_cluster(args)
+    if distribution is not None and args.process_id != 0:
+        return _work(args, recipes, distribution)
     with _open_run(args, recipes) as the_run:
         resume_command = _command_line(args, the_run.folder, resume=True)
         try:
-            return _train(args, the_run, strategy)
+            return _train(args, the_run, strategy, distribution)
         except KeyboardInterrupt as interrupt:
             terminated = isinstance(interrupt, Terminated)
             print(f"{PROG}: {'terminated' if terminated else 'interrupted'}; resume the run "
@@ -272,7 +279,7 @@ def _open_run(args: argparse.Namespace, recipes: Any) -> Run:
     return Run.start(args.model, settings=settings, command=command, output=args.output)
 
 
-def _train(args: argparse.Namespace, the_run: Run, strategy: Any) -> int:
+def _train(args: argparse.Namespace, the_run: Run, strategy: Any, distribution: Any) -> int:
     from mnistkit.plan import RunPlan
     from mnistkit.training import Trainer
 
@@ -290,6 +297,7 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any) -> int:
         recipe=recipe,
         seed=settings["seed"],
         strategy=strategy,
+        distribution=distribution,
         deterministic=settings["deterministic"],
     )
     if settings["recipe"].get("keep_prob") is not None and trainer.recipe.keep_prob is None:
@@ -336,6 +344,37 @@ def _train(args: argparse.Namespace, the_run: Run, strategy: Any) -> int:
         f"Trained {plan.total_steps:,} steps of {recipe.batch_size} in {_duration(seconds)}\n"
         f"Saved in {the_run.folder}: model.keras, metrics.json, history.csv; {results['plots']}"
     )
+    return EXIT_OK
+
+
+def _work(args: argparse.Namespace, recipes: Any, distribution: Any) -> int:
+    """Train beside the chief, as one of its other processes: write nothing, print little."""
+    from mnistkit.plan import RunPlan
+    from mnistkit.precision import resolve_precision
+    from mnistkit.training import Trainer
+
+    overrides = {name: getattr(args, name) for name in OVERRIDABLE}
+    try:
+        chosen = resolve_recipe(recipes, args.recipe, model=args.model, **overrides)
+    except InvalidArgumentError as error:
+        usage_error(args, str(error))
+    resolved = resolve_precision(chosen.precision or "float32")
+    recipe = Recipe.from_dict({**chosen.as_dict(), "precision": resolved})
+    data = load_data(args.dataset or "mnist")
+    trainer = Trainer(
+        args.model,
+        recipe=recipe,
+        seed=args.seed,
+        distribution=distribution,
+        deterministic=bool(args.deterministic),
+    )
+    log_every = args.log_every
+    if log_every is None and recipe.steps is not None:  # as the chief's, so the same plan
+        log_every = RunPlan.default_log_every(trainer.plan(data.train).total_steps)
+    print(f"Training {args.model} as process {args.process_id} of {args.processes}, beside "
+          f"the chief at {args.coordinator}; it writes the run folder", flush=True)  # fmt: skip
+    trainer.fit(data.train, log_every=log_every, verbose=0)
+    print(f"Process {args.process_id}: trained {trainer.metadata['steps']:,} steps", flush=True)
     return EXIT_OK
 
 
