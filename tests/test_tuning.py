@@ -138,7 +138,9 @@ def test_the_test_split_is_read_only_once_the_search_is_over(
 
 
 def test_the_same_call_resumes_a_finished_search_without_training_again(tmp_path: Path) -> None:
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     first = tune("softmax", trials=2, steps=5, output=tmp_path, verbose=0)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
     again = tune("softmax", trials=2, steps=5, output=tmp_path, verbose=0)
     assert (again.trial, again.validation_accuracy) == (first.trial, first.validation_accuracy)
     assert len(study_of(tmp_path).trials) == 2

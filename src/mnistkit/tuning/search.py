@@ -270,14 +270,15 @@ class _Objective:
         keras.backend.clear_session()  # a trial's graphs and layer names go with it
         trainer = Trainer(self.name, recipe=recipe, seed=self.seed)
         pruning = [] if trial is None else [_Pruning(trial)]
-        with self._training():  # the Trainer defers Ctrl-C to a step boundary itself
+        with self._training(trial):  # the Trainer defers Ctrl-C to a step boundary itself
             trainer.fit(self.data.train, validation_data=self.data.validation,
                         callbacks=pruning, verbose=0)  # fmt: skip
         return trainer, (pruning[0].pruned_at if pruning else None)
 
     @contextlib.contextmanager
-    def _training(self) -> Iterator[None]:
-        if self.interrupt is None:
+    def _training(self, trial: Any) -> Iterator[None]:
+        """Within a trial, hand Ctrl-C to the Trainer's own deferral while it trains."""
+        if self.interrupt is None or trial is None:  # a retraining after the search
             yield
             return
         self.interrupt.raise_pending()
