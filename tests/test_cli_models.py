@@ -283,6 +283,7 @@ def test_export_refuses_int8_but_for_tflite_as_a_usage_error(
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("default_sigint")
 def test_demo_serves_a_pretrained_model_until_interrupted() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "mnistkit", "demo", "softmax", "--port", "0", "--samples", "0"],

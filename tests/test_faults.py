@@ -325,6 +325,7 @@ INTERRUPTED, TERMINATED = (signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 
 
 
 # Each phase once, each signal at least once: after the handler, both take one path.
+@pytest.mark.usefixtures("default_sigint")
 @pytest.mark.parametrize(
     ("phase", "sent", "status", "word"),
     [("start-up", *TERMINATED), ("training", *INTERRUPTED), ("final", *TERMINATED)],

@@ -99,7 +99,7 @@ def join(
 
     # Collectives between the CPUs of several processes go through Gloo (JAX's default
     # since 0.4.3x; older versions had none).
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # type: ignore[no-untyped-call]
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     keras.distribution.initialize(
         job_addresses=coordinator, num_processes=processes, process_id=process_id
     )

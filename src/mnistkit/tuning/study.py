@@ -18,14 +18,16 @@ failed at the next start on that host, and tried again with the same settings, o
 from __future__ import annotations
 
 import os
+import random
 import re
 import socket
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 from mnistkit._lock import process_is_gone, process_started
-from mnistkit.errors import InvalidArgumentError, MissingDependencyError
+from mnistkit.errors import InvalidArgumentError, MissingDependencyError, MnistkitError
 
 __all__ = [
     "GRACE_SECONDS",
@@ -48,6 +50,8 @@ STUDY_FILE = "study.db"
 HEARTBEAT_SECONDS = 30
 #: How long a trial may go without a heartbeat before another process fails it.
 GRACE_SECONDS = 120
+# Tries at opening a database that other processes may be creating at the same time.
+_ATTEMPTS = 5
 # The user attributes of a trial: who runs it, and which trial it tries again.
 _OWNER, _RETRY_OF, _INTERRUPTED, _ERROR = "process", "retry_of", "interrupted", "error"
 
@@ -73,22 +77,44 @@ def make_storage(storage: str | os.PathLike[str] | None, folder: Path) -> Any:
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     if re.match(r"^[a-z][a-z0-9+.-]*://", text):
-        try:
-            with warnings.catch_warnings():  # the heartbeat is "experimental" in Optuna 4 and 5
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(
-                    text, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
-                )
-        except ImportError as error:  # SQLAlchemy's driver for the URL's database
-            hint = " (pip install 'psycopg[binary]')" if text.startswith("postgres") else ""
-            raise MissingDependencyError(
-                f"The storage {describe_storage(text, folder)} needs its database driver, "
-                f"which is not installed: {error.__cause__ or error}{hint}."
-            ) from None
+        return _database(text, folder)
     raise InvalidArgumentError(
         "Invalid value for argument `storage`. Expected a journal file (PATH.journal) or a "
         f"database URL (postgresql://USER@HOST/DB). Received: storage={text!r}"
     )
+
+
+def _database(url: str, folder: Path) -> Any:
+    """Optuna's ``RDBStorage`` at ``url``, with its heartbeat; errors in one line.
+
+    Processes that start together on a new database race to create its tables, and all
+    but one may fail: each tries again, up to :data:`_ATTEMPTS` times.
+    """
+    import optuna
+    import sqlalchemy.exc
+
+    shown = describe_storage(url, folder)
+    for attempt in range(_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():  # the heartbeat is "experimental" in Optuna 4 and 5
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
+                )
+        except ImportError as error:  # SQLAlchemy's driver for the URL's database
+            hint = " (pip install 'psycopg[binary]')" if url.startswith("postgres") else ""
+            raise MissingDependencyError(
+                f"The storage {shown} needs its database driver, which is not installed: "
+                f"{error.__cause__ or error}{hint}."
+            ) from None
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == _ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 + random.random())  # another process is creating the tables
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+            raise MnistkitError(f"Could not open the storage {shown}: {reason}") from None
+    raise AssertionError("unreachable")
 
 
 def describe_storage(storage: str | os.PathLike[str] | None, folder: Path) -> str:
